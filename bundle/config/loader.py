@@ -1,0 +1,327 @@
+"""Reading JSON and YAML config files into plain data, with source positions found on demand.
+
+Parsing goes through the C parsers (``json``, libyaml when present); positions are computed only
+when something needs them (an error message, ``audit``), by a separate scan of the text, so the
+fast path pays nothing for them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from bisect import bisect_right
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bundle.errors import ConfigError, ConfigSyntaxError, DuplicateKeyError, Location
+
+SUFFIXES = (".json", ".yaml", ".yml")
+
+# A path inside one file: keys and list indices, all as strings.
+FilePath = tuple[str, ...]
+
+
+class ConfigFileNotFoundError(ConfigError, FileNotFoundError):
+    """A config file named by the user or by a macro does not exist."""
+
+
+def suffix_of(path: str | os.PathLike) -> str:
+    """The lower-case suffix of ``path`` if it is a config file suffix, else raise."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ConfigSyntaxError(
+            f"'{path}' is not a config file: the suffix must be one of {', '.join(SUFFIXES)}",
+            hint="rename the file, or pass a .json/.yaml file",
+        )
+    return suffix
+
+
+def read_text(path: str | os.PathLike) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError as err:
+        raise ConfigFileNotFoundError(
+            f"config file '{path}' does not exist", hint="check the path (relative paths start at the current folder)"
+        ) from err
+    except IsADirectoryError as err:
+        raise ConfigFileNotFoundError(f"'{path}' is a folder, not a config file") from err
+    except UnicodeDecodeError as err:
+        raise ConfigSyntaxError(f"'{path}' is not UTF-8 text: {err}") from err
+
+
+def load_file(path: str | os.PathLike) -> Any:
+    """Load one JSON or YAML file into plain data (dicts, lists, scalars).
+
+    Duplicate keys are an error. YAML anchors and aliases are expanded into independent copies,
+    so changing one place never changes another.
+
+    Raises:
+        ConfigFileNotFoundError: the file does not exist.
+        ConfigSyntaxError: the text is not valid JSON/YAML, or the suffix is not a config suffix.
+        DuplicateKeyError: a mapping has the same key twice.
+    """
+    suffix = suffix_of(path)
+    text = read_text(path)
+    return load_text(text, str(path), yaml_syntax=suffix != ".json")
+
+
+def load_text(text: str, name: str, *, yaml_syntax: bool) -> Any:
+    """Parse ``text`` (named ``name`` in errors) as YAML or JSON."""
+    if yaml_syntax:
+        return _load_yaml(text, name)
+    return _load_json(text, name)
+
+
+# --- JSON ------------------------------------------------------------------------------------
+
+
+class _Duplicate(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _pairs_to_dict(pairs: list[tuple[str, Any]]) -> dict:
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise _Duplicate(k)
+            seen.add(k)
+    return d
+
+
+def _load_json(text: str, name: str) -> Any:
+    try:
+        return json.loads(text, object_pairs_hook=_pairs_to_dict)
+    except json.JSONDecodeError as err:
+        raise ConfigSyntaxError(
+            f"invalid JSON: {err.msg}",
+            location=Location(name, err.lineno, err.colno),
+            hint="JSON needs double quotes, no trailing commas and no comments",
+        ) from None
+    except _Duplicate as dup:
+        first, second = _find_json_duplicate(text, dup.key)
+        raise DuplicateKeyError(
+            dup.key, first=Location(name, *first) if first else None,
+            location=Location(name, *second) if second else Location(name),
+        ) from None
+
+
+def _find_json_duplicate(text: str, key: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+    """Positions of the first and second occurrence of ``key`` within one object."""
+    scan = _JsonScan(text)
+    scan.run()
+    for seen in scan.duplicates:
+        if seen[0] == key:
+            return seen[1], seen[2]
+    return None, None
+
+
+_TOKEN = re.compile(
+    r'\s*(?:(?P<str>"(?:[^"\\]|\\.)*")|(?P<punct>[{}\[\],:])|(?P<atom>[^\s{}\[\],:"]+))', re.DOTALL
+)
+
+
+class _JsonScan:
+    """A position-tracking scan of JSON text: where every key and list element starts."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        self.positions: dict[FilePath, tuple[int, int]] = {}
+        self.duplicates: list[tuple[str, tuple[int, int], tuple[int, int]]] = []
+
+    def pos(self, offset: int) -> tuple[int, int]:
+        line = bisect_right(self.line_starts, offset)
+        return line, offset - self.line_starts[line - 1] + 1
+
+    def run(self) -> dict[FilePath, tuple[int, int]]:
+        # stack entries: [kind, path, next_index_or_pending_key, seen_keys]
+        stack: list[list] = []
+        expect_key = False
+        pending_key: str | None = None
+        offset = 0
+        self.positions[()] = (1, 1)
+        while True:
+            m = _TOKEN.match(self.text, offset)
+            if not m or m.end() == offset:
+                break
+            offset = m.end()
+            start = m.start(m.lastgroup)
+            tok = m.group(m.lastgroup)
+            top = stack[-1] if stack else None
+            if m.lastgroup == "punct":
+                if tok in "{[":
+                    path = self._value_path(top, pending_key, start)
+                    pending_key = None
+                    stack.append(["obj" if tok == "{" else "arr", path, 0, {}])
+                    expect_key = tok == "{"
+                elif tok in "}]":
+                    stack.pop()
+                    expect_key = False
+                elif tok == ",":
+                    if top and top[0] == "arr":
+                        top[2] += 1
+                    expect_key = bool(top and top[0] == "obj")
+                # ":" needs nothing
+                continue
+            if expect_key and top and top[0] == "obj":
+                key = json.loads(tok) if m.lastgroup == "str" else tok
+                here = self.pos(start)
+                if key in top[3]:
+                    self.duplicates.append((key, top[3][key], here))
+                top[3][key] = here
+                self.positions[top[1] + (key,)] = here
+                pending_key = key
+                expect_key = False
+                continue
+            self._value_path(top, pending_key, start)
+            pending_key = None
+        return self.positions
+
+    def _value_path(self, top: list | None, key: str | None, start: int) -> FilePath:
+        if top is None:
+            return ()
+        if top[0] == "obj":
+            return top[1] + (key,)
+        path = top[1] + (str(top[2]),)
+        self.positions[path] = self.pos(start)
+        return path
+
+
+def json_positions(text: str) -> dict[FilePath, tuple[int, int]]:
+    """Map every path in a JSON document to the (line, column) where its key or element starts."""
+    return _JsonScan(text).run()
+
+
+# --- YAML ------------------------------------------------------------------------------------
+
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _yaml_error_location(err: yaml.YAMLError, name: str) -> Location:
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    if mark is None:
+        return Location(name)
+    return Location(name, mark.line + 1, mark.column + 1)
+
+
+def _compose_yaml(text: str, name: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=_YamlLoader)
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigSyntaxError(f"invalid YAML: {problem}", location=_yaml_error_location(err, name)) from None
+
+
+def _check_yaml_duplicates(node: yaml.Node | None, name: str) -> None:
+    stack = [node] if node is not None else []
+    seen_nodes: set[int] = set()
+    while stack:
+        n = stack.pop()
+        if id(n) in seen_nodes:  # an alias: its node was checked where the anchor is
+            continue
+        seen_nodes.add(id(n))
+        if isinstance(n, yaml.MappingNode):
+            keys: dict[Any, yaml.Node] = {}
+            for k, v in n.value:
+                if k.tag == "tag:yaml.org,2002:merge":
+                    stack.append(v)
+                    continue
+                if isinstance(k, yaml.ScalarNode):
+                    if k.value in keys:
+                        first = keys[k.value].start_mark
+                        raise DuplicateKeyError(
+                            k.value,
+                            first=Location(name, first.line + 1, first.column + 1),
+                            location=Location(name, k.start_mark.line + 1, k.start_mark.column + 1),
+                        )
+                    keys[k.value] = k
+                stack.append(v)
+        elif isinstance(n, yaml.SequenceNode):
+            stack.extend(n.value)
+
+
+def _load_yaml(text: str, name: str) -> Any:
+    node = _compose_yaml(text, name)
+    _check_yaml_duplicates(node, name)
+    if node is None:
+        return None
+    try:
+        data = _construct(node)
+    except yaml.YAMLError as err:
+        raise ConfigSyntaxError(f"invalid YAML: {err}", location=_yaml_error_location(err, name)) from None
+    return unshare(data)
+
+
+def _construct(node: yaml.Node) -> Any:
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def unshare(data: Any) -> Any:
+    """Copy every container that appears more than once (YAML aliases), so none is shared."""
+    seen: set[int] = set()
+
+    def walk(x: Any) -> Any:
+        if isinstance(x, dict):
+            if id(x) in seen:
+                x = dict(x)
+            seen.add(id(x))
+            for k, v in x.items():
+                if isinstance(v, (dict, list)):
+                    x[k] = walk(v)
+            return x
+        if isinstance(x, list):
+            if id(x) in seen:
+                x = list(x)
+            seen.add(id(x))
+            for i, v in enumerate(x):
+                if isinstance(v, (dict, list)):
+                    x[i] = walk(v)
+            return x
+        return x
+
+    return walk(data)
+
+
+def yaml_positions(text: str) -> dict[FilePath, tuple[int, int]]:
+    """Map every path in a YAML document to the (line, column) where its key or element starts."""
+    node = yaml.compose(text, Loader=_YamlLoader)
+    positions: dict[FilePath, tuple[int, int]] = {(): (1, 1)}
+    stack: list[tuple[yaml.Node, FilePath]] = [(node, ())] if node is not None else []
+    while stack:
+        n, path = stack.pop()
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                if k.tag == "tag:yaml.org,2002:merge":
+                    stack.append((v, path))
+                    continue
+                if isinstance(k, yaml.ScalarNode):
+                    sub = path + (k.value,)
+                    positions.setdefault(sub, (k.start_mark.line + 1, k.start_mark.column + 1))
+                    stack.append((v, sub))
+        elif isinstance(n, yaml.SequenceNode):
+            for i, v in enumerate(n.value):
+                sub = path + (str(i),)
+                positions[sub] = (v.start_mark.line + 1, v.start_mark.column + 1)
+                stack.append((v, sub))
+    return positions
+
+
+def positions_of(path: str, text: str) -> dict[FilePath, tuple[int, int]]:
+    """Positions for a file's text, by its suffix; empty when the text cannot be scanned."""
+    try:
+        if Path(path).suffix.lower() == ".json":
+            return json_positions(text)
+        return yaml_positions(text)
+    except Exception:  # positions are a courtesy for messages; never fail because of them
+        return {}
