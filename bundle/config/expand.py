@@ -82,7 +82,7 @@ def merge_key(config: dict, key: str, value: Any, *, sources: Sources, origin: I
 def _missing_parent_hint(config: Any, missing: str, id: str) -> str:
     hint = did_you_mean(missing, candidates_near(config, missing))
     extra = f"to add it, write '+{id}'" if syntax.SEP in id else ""
-    return "; ".join(h for h in (hint, extra) if h)
+    return " ".join(h for h in (hint, extra) if h)
 
 
 def _sub(origin: InFile | Given, key: str) -> InFile | Given:
@@ -267,7 +267,7 @@ def apply_overrides(
         plain = id[len(syntax.MERGE):] if id.startswith(syntax.MERGE) else id
         if strict and not id.startswith(syntax.MERGE) and tree.lookup(config, plain) is tree._MISSING:
             raise MissingIdError(
-                plain, candidates=candidates_near(config, plain), location=Location(label), config_id=plain,
+                plain, candidates=candidates_near(config, plain), location=Location(label),
                 hint=_unknown_override_hint(config, plain),
             )
         merge_key(config, id, value, sources=sources, origin=Given(label))
@@ -276,4 +276,4 @@ def apply_overrides(
 def _unknown_override_hint(config: Any, id: str) -> str:
     hint = did_you_mean(id, candidates_near(config, id))
     add = f"to add a new id, write it as '+{id}'"
-    return f"{hint}; {add}" if hint else add
+    return f"{hint} {add[0].upper()}{add[1:]}" if hint else add

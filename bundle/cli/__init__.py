@@ -1,0 +1,121 @@
+"""The command line: a table of commands, each imported only when chosen, and the one place where
+errors become messages and exit codes."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from typing import Callable, Sequence
+
+# name -> ("module:function", one-line summary). Only the chosen module is imported.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "audit": ("bundle.cli.config:audit", "list every import, target and expression configs would run (runs nothing)"),
+    "show": ("bundle.cli.config:show", "print the merged, expanded config (or one id) as JSON or YAML"),
+    "resolve": ("bundle.cli.config:resolve", "build the object at a config id and print what it is"),
+}
+
+USAGE = """usage: bundle COMMAND [ARGS] [--ID VALUE ...]
+       python -m bundle COMMAND [ARGS] [--ID VALUE ...]
+
+Model zoo and bundle packaging for PyTorch (MONAI-bundle compatible).
+
+commands:
+{commands}
+
+Config overrides: any --ID VALUE that is not an option of the command sets that config id,
+e.g. --network_def::channels "[16,32]" (an id that does not exist is an error; write --+ID to add it).
+'bundle COMMAND --help' shows a command's options. BUNDLE_DEBUG=1 shows tracebacks.
+"""
+
+
+def usage() -> str:
+    width = max(len(n) for n in COMMANDS)
+    rows = "\n".join(f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items())
+    return USAGE.format(commands=rows)
+
+
+def load_command(name: str) -> Callable:
+    target = COMMANDS[name][0]
+    module_name, func_name = target.split(":")
+    import importlib
+
+    return getattr(importlib.import_module(module_name), func_name)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 a bundle error, 2 a usage error)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if args[0] in ("--version", "version"):
+        from bundle import __version__
+
+        print(f"bundle {__version__}")
+        return 0
+    name, rest = args[0], args[1:]
+    if name not in COMMANDS:
+        from bundle.errors import did_you_mean
+
+        hint = did_you_mean(name, COMMANDS)
+        print(f"bundle: unknown command '{name}'" + (f"; {hint}" if hint else ""), file=sys.stderr)
+        print("run 'bundle --help' for the list of commands", file=sys.stderr)
+        return 2
+    try:
+        return run_command(name, rest)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # the one place errors become messages
+        return report(err)
+
+
+def run_command(name: str, args: list[str]) -> int:
+    func = load_command(name)
+    params = inspect.signature(func).parameters
+    takes_overrides = "overrides" in params
+    if takes_overrides and not any(a in ("-h", "--help") for a in args):
+        from bundle.config.overrides import split_overrides
+
+        args, overrides = split_overrides(args, known=[p for p in params if p != "overrides"])
+        if overrides:
+            func = _with_overrides(func, overrides)
+    import fire
+
+    result = fire.Fire(func, command=args, name=f"bundle {name}")
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0
+
+
+def _with_overrides(func: Callable, overrides: dict) -> Callable:
+    def call(*a, **kw):
+        return func(*a, overrides=overrides, **kw)
+
+    call.__signature__ = inspect.signature(func).replace(  # type: ignore[attr-defined]
+        parameters=[p for n, p in inspect.signature(func).parameters.items() if n != "overrides"]
+    )
+    call.__doc__ = func.__doc__
+    call.__name__ = func.__name__
+    return call
+
+
+def report(err: BaseException) -> int:
+    """Print an error for a person; the traceback only with BUNDLE_DEBUG=1."""
+    from bundle.errors import BundleError
+
+    if os.environ.get("BUNDLE_DEBUG", "") not in ("", "0"):
+        import traceback
+
+        traceback.print_exception(type(err), err, err.__traceback__)
+    if isinstance(err, BundleError):
+        print(f"error: {err}", file=sys.stderr)
+        cause = err.__cause__
+        if cause is not None and os.environ.get("BUNDLE_DEBUG", "") in ("", "0"):
+            print(f"  caused by: {type(cause).__name__}: {cause}", file=sys.stderr)
+            print("  (set BUNDLE_DEBUG=1 for the full traceback)", file=sys.stderr)
+        return 1
+    if isinstance(err, SystemExit):
+        return int(err.code or 0) if not isinstance(err.code, str) else 2
+    print(f"error: unexpected {type(err).__name__}: {err}", file=sys.stderr)
+    print("  this is a bug in bundle; please report it with the output of BUNDLE_DEBUG=1", file=sys.stderr)
+    return 3
