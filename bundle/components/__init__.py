@@ -1,0 +1,1 @@
+"""Torch-native components that bundles can name by short `_target_`."""
