@@ -177,10 +177,9 @@ class Expander:
             raise self._relative_error(err, id, file) from None
 
     def _relative_error(self, err: syntax.RelativeIdError, id: str, file: str | None) -> ConfigError:
-        return InvalidConfigError(
-            str(err), location=self._where(id, file), config_id=id,
-            hint="use fewer separators after '@' or '%', or write the absolute id",
-        )
+        err.config_id = id
+        err.location = self._where(id, file)
+        return err
 
     def _where(self, id: str, file: str | None) -> Location | None:
         if file is None:
@@ -197,9 +196,9 @@ class Expander:
             source_file, root = file, (self.config if file is None else self._files[file])
         node = tree.lookup(root, target)
         if node is tree._MISSING:
-            where_text = f" in '{source_file}'" if source_file else ""
+            where_text = f"in '{source_file}'" if source_file else "in the config"
             raise MacroError(
-                f"macro '{text}' names id '{target}', which is not{where_text}",
+                f"macro '{text}' names id '{target}', which is not {where_text}",
                 location=self._where(id, file), config_id=id,
                 hint=did_you_mean(target, candidates_near(root, target)) or "check the id after '%'",
             )
@@ -216,9 +215,20 @@ class Expander:
                 self._done[key] = self._walk(node, target, source_file)
             finally:
                 self._active.pop()
+        copied = tree.copy_tree(self._done[key])
         if file is None:
             self.sources.record(id, Alias(target, source_file))
-        return tree.copy_tree(self._done[key])
+            if source_file is not None and self.on_import is not None:
+                # imports copied from another file bind names for the whole config, as written ones do
+                self._report_imports(copied, id)
+        return copied
+
+    def _report_imports(self, node: Any, id: str) -> None:
+        from bundle.config.expressions import is_import_text
+
+        for sub_id, value in tree.walk_ids(node, id):
+            if syntax.is_expression(value) and is_import_text(value[1:]):
+                self.on_import(sub_id)
 
     def _resolve_file(self, path: str, id: str, file: str | None) -> str:
         candidates = []
@@ -228,7 +238,8 @@ class Expander:
         else:
             if self.base_dir is not None:
                 candidates.append(self.base_dir / p)
-            candidates.append(Path.cwd() / p)
+            if Path.cwd() / p not in candidates:
+                candidates.append(Path.cwd() / p)
         found = next((c for c in candidates if c.is_file()), None)
         if found is None:
             tried = ", ".join(f"'{c}'" for c in candidates)

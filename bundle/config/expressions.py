@@ -178,21 +178,23 @@ class Namespace:
 
     Args:
         globals: MONAI's meaning: None for the defaults (``monai``, ``torch``, ``np``, ``numpy``),
-            False for none, or a dict whose values are module names (imported when first used)
-            or objects.
+            False for none, or a dict added to the defaults (it wins on a clash), whose values are
+            module names (imported when first used) or objects.
     """
 
     def __init__(self, globals: Mapping[str, Any] | bool | None = None) -> None:
         self.values: dict[str, Any] = {}
         self.lazy_modules: dict[str, str] = {}
-        if globals is None or globals is True:
-            globals = DEFAULT_GLOBALS
-        if globals:
-            for name, value in dict(globals).items():
-                if isinstance(value, str):
-                    self.lazy_modules[name] = value
-                else:
-                    self.values[name] = value
+        if globals is False:
+            return
+        names = dict(DEFAULT_GLOBALS)
+        if isinstance(globals, Mapping):
+            names.update(globals)
+        for name, value in names.items():
+            if isinstance(value, str):
+                self.lazy_modules[name] = value
+            else:
+                self.values[name] = value
 
     def lookup(self, name: str) -> tuple[bool, Any]:
         if name in self.values:
@@ -248,8 +250,16 @@ def evaluate(
 
 
 def unknown_name_hint(name: str, namespace: Namespace) -> str:
+    import importlib.util
+
     from bundle.errors import did_you_mean
 
+    try:
+        is_module = bool(name) and importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        is_module = False
+    if is_module:  # the usual slip: a module used without an import ("glob" would suggest "globals")
+        return f"'{name}' is a module that is not imported: add \"$import {name}\" to the config"
     known = list(namespace.values) + list(namespace.lazy_modules) + dir(builtins)
     hint = did_you_mean(name, known)
     if hint:

@@ -131,7 +131,8 @@ class ConfigExpression(ConfigItem):
         if self._resolver is not None:
             return self._resolver.evaluate_now(self.id, value, extra=extra)
         compiled = compile_expression(value, self.id)
-        local_refs = extra.pop("__local_refs", {})
+        # kept in ``extra`` too: text already rewritten the MONAI way reads ``__local_refs['id']``
+        local_refs = extra.get("__local_refs", {})
         refs = {}
         for rid in compiled.refs:
             if rid not in local_refs:
@@ -194,7 +195,8 @@ class ReferenceResolver:
     allow_missing_reference = False
 
     def __init__(self, items: Sequence[ConfigItem] | None = None) -> None:
-        self.items: dict[str, ConfigItem] = {} if items is None else {i.get_id(): i for i in items}
+        # ids are stored normalized, so items added as "a#b" (MONAI's flat form) are found as "a::b"
+        self.items: dict[str, ConfigItem] = {} if items is None else {self.normalize_id(i.get_id()): i for i in items}
         self._engine: Resolver | None = None
         self._engine_from_items = True
 
@@ -219,10 +221,24 @@ class ReferenceResolver:
                         return tree.lookup(items[anc].get_config(), syntax.SEP.join(parts[n:]))
                 return MISSING
 
-            locator = next((i.locator for i in items.values() if isinstance(i, ConfigComponent)), None)
-            self._engine = Resolver(None, lookup=lookup, locator=locator)
-            self._engine.root = {k: v.get_config() for k, v in items.items() if syntax.SEP not in k}
+            self._engine = Resolver({}, lookup=lookup)
+            for id, item in items.items():
+                self._adopt(self._engine, id, item)
         return self._engine
+
+    @staticmethod
+    def _adopt(engine: Resolver, id: str, item: ConfigItem) -> None:
+        """Make a standalone item known to the engine: its top-level id (for close matches), the
+        globals of an expression, the imports it binds, the locator of a component."""
+        if syntax.SEP not in id:
+            engine.root[id] = item.get_config()
+        if isinstance(item, ConfigComponent) and engine.locator is None:
+            engine.locator = item.locator
+        if isinstance(item, ConfigExpression):
+            for name, value in item.globals.items():
+                engine.namespace.bind(name, value)
+            if item.is_import_statement(item.get_config()):
+                engine.add_import(id)
 
     # --- MONAI API ---------------------------------------------------------------------------
 
@@ -241,13 +257,14 @@ class ReferenceResolver:
         return bool(self.resolved_content)
 
     def add_item(self, item: ConfigItem) -> None:
-        id = item.get_id()
+        id = self.normalize_id(item.get_id())
         if id in self.items:
             return
         if not self._engine_from_items:  # a parsed config: items are views of its tree
             return
         self.items[id] = item
-        self._engine = None
+        if self._engine is not None:  # keep what is resolved: a new item changes no earlier result
+            self._adopt(self._engine, id, item)
 
     def get_item(self, id: str, resolve: bool = False, **kwargs: Any) -> ConfigItem | None:
         id = self.normalize_id(id)
@@ -259,7 +276,13 @@ class ReferenceResolver:
             return None
         if resolve and id in self.resolved_content:
             value = self.resolved_content[id]
-            if not isinstance(item, (ConfigComponent, ConfigExpression)):
+            if (
+                isinstance(item, ConfigComponent) and item.is_instantiable(item.get_config())
+                and id not in self._engine.disabled
+            ):
+                # MONAI's resolved item: its arguments hold the resolved objects, ready to instantiate
+                item = self._component_item(self._engine, id, item.get_config())
+            elif not isinstance(item, (ConfigComponent, ConfigExpression)):
                 item = ConfigItem(value, id)
         return item
 

@@ -33,7 +33,8 @@ class ConfigParser:
         config: the initial config (a dict; copied). None gives ``{"_meta_": {}}``.
         excludes: module-name substrings the component locator ignores (MONAI's meaning).
         globals: names for expressions: None for ``monai``/``torch``/``np``/``numpy`` (imported
-            when first used), False for none, or a dict of name -> module name or object.
+            when first used), False for none, or a dict of name -> module name or object added
+            to those (MONAI's meaning).
         trusted: False turns on safe mode (see ``docs/config.md``).
         policy: the ``SafePolicy`` for safe mode.
 
@@ -84,6 +85,13 @@ class ConfigParser:
 
     def __repr__(self) -> str:
         return f"{self.config}"
+
+    def __getstate__(self) -> dict:
+        # what is resolved (modules bound by $import, models, open files) is not part of the
+        # parser's state: a copy or an unpickled parser has the same config and resolves anew
+        state = self.__dict__.copy()
+        state.update(_engine=None, _locator=None, ref_resolver=ReferenceResolver())
+        return state
 
     def __getattr__(self, id: str) -> Any:
         # only ids that exist; dunders and private names are never config ids here, so

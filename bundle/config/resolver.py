@@ -142,6 +142,11 @@ class Resolver:
         self.cache.clear()
         self.disabled.clear()
 
+    def add_import(self, id: str) -> None:
+        """Register one more ``$import`` expression: the names it binds become visible to every expression."""
+        self._import_ids.append(id)
+        self._provides = None
+
     def _get_locator(self) -> Any:
         if self.locator is None:
             from bundle.config.locator import ComponentLocator

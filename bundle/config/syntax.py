@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
+from bundle.errors import InvalidConfigError
+
 SEP = "::"
 LEGACY_SEP = "#"
 REF = "@"
@@ -75,11 +77,14 @@ def kind_of(value: object) -> str:
     return "item"
 
 
-class RelativeIdError(ValueError):
+class RelativeIdError(InvalidConfigError):
+    """A relative id (``@::::x``) goes up more levels than the id it is written at has."""
+
     def __init__(self, text: str, levels: int, at: str) -> None:
         self.text, self.levels, self.at = text, levels, at
         super().__init__(
-            f"relative id '{text}' goes {levels} level(s) up from '{at}', above the root of the config"
+            f"relative id '{text}' goes {levels} level(s) up from '{at}', above the root of the config",
+            config_id=at, hint="use fewer separators after '@' or '%', or write the absolute id",
         )
 
 
