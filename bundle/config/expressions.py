@@ -54,34 +54,38 @@ def is_import_text(text: str) -> bool:
     return t.startswith("import ") or (t.startswith("from ") and " import " in t)
 
 
-_cache: dict[tuple[str, str, int], Compiled] = {}
+_cache: dict[tuple, Compiled] = {}
 
 
-def compile_expression(value: str, at: str = "", *, policy: Any = None) -> Compiled:
+def compile_expression(
+    value: str, at: str = "", *, policy: Any = None, bindings: Mapping[str, str] | None = None
+) -> Compiled:
     """Compile a ``$...`` string written at id ``at``.
 
     Args:
         value: the config string, starting with ``$``.
         at: the id it is written at (relative references are resolved from there).
         policy: a ``SafePolicy`` for safe mode, or None when the config is trusted.
+        bindings: in safe mode, the names the config's allowed imports bind (name -> dotted path).
 
     Raises:
         ExpressionSyntaxError: the text is not a Python expression or import statement.
         UnsafeConfigError: safe mode refuses something in it.
     """
     text = value[len(syntax.EXPR):]
-    key = (text, at if "@:" in text or "@#" in text else "", id(policy))
+    frozen = tuple(sorted(bindings.items())) if (policy is not None and bindings) else ()
+    key = (text, at if "@:" in text or "@#" in text else "", id(policy), frozen)
     hit = _cache.get(key)
     if hit is not None:
         return hit
-    compiled = _compile(text, at, policy)
+    compiled = _compile(text, at, policy, dict(frozen))
     if len(_cache) > 100_000:
         _cache.clear()
     _cache[key] = compiled
     return compiled
 
 
-def _compile(text: str, at: str, policy: Any) -> Compiled:
+def _compile(text: str, at: str, policy: Any, bindings: Mapping[str, str]) -> Compiled:
     if is_import_text(text):
         return _compile_import(text, policy)
     refs: list[str] = []
@@ -107,7 +111,17 @@ def _compile(text: str, at: str, policy: Any) -> Compiled:
     if policy is not None:
         from bundle.config.safety import compile_safe
 
-        code = compile_safe(source, ref_names=set(placeholders.values()), policy=policy, filename="<config>")
+        try:
+            code = compile_safe(
+                source, ref_names=set(placeholders.values()), policy=policy, filename="<config>",
+                bindings=bindings or None,
+            )
+        except UnsafeConfigError as err:
+            # show the references as written, not the placeholders they became
+            for rid, name in sorted(placeholders.items(), key=lambda kv: -len(kv[1])):
+                err.message = err.message.replace(name, f"@{rid}")
+            err.args = (err.message,)
+            raise
     else:
         code = compile(tree, "<config>", "eval")
     return Compiled(text, code, tuple(refs), placeholders, names)

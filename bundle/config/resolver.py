@@ -102,6 +102,7 @@ class Resolver:
         self._lookup = lookup or (lambda id: tree.lookup(self.root, id))
         self._import_ids = list(import_ids)
         self._provides: dict[str, str] | None = None
+        self._bindings: dict[str, str] | None = None
 
     # --- public ------------------------------------------------------------------------------
 
@@ -146,6 +147,7 @@ class Resolver:
         """Register one more ``$import`` expression: the names it binds become visible to every expression."""
         self._import_ids.append(id)
         self._provides = None
+        self._bindings = None
 
     def _get_locator(self) -> Any:
         if self.locator is None:
@@ -154,9 +156,29 @@ class Resolver:
             self.locator = ComponentLocator()
         return self.locator
 
+    def _safe_bindings(self) -> dict[str, str] | None:
+        """In safe mode: the names bound by the config's imports that the policy allows."""
+        if self.policy is None or not self._import_ids:
+            return None
+        if self._bindings is None:
+            from bundle.config.safety import import_bindings
+
+            bindings: dict[str, str] = {}
+            for iid in self._import_ids:
+                node = self._lookup(iid)
+                if not isinstance(node, str):
+                    continue
+                try:
+                    compile_expression(node, iid, policy=self.policy)
+                except BundleError:
+                    continue  # refused: it is reported where it is written, when resolved
+                bindings.update(import_bindings(node[1:].strip()))
+            self._bindings = bindings
+        return self._bindings
+
     def compiled(self, id: str, node: str) -> Compiled:
         try:
-            return compile_expression(node, id, policy=self.policy)
+            return compile_expression(node, id, policy=self.policy, bindings=self._safe_bindings())
         except BundleError as err:
             raise self._located(err, id) from None
 
@@ -178,6 +200,16 @@ class Resolver:
             return locator.locate(target)
         except BundleError as err:
             raise self._located(err, tid) from None
+
+    def _check_target(self, id: str, written: str, target: Any, kwargs: dict) -> None:
+        """Safe mode, after locating: the object itself and its arguments (a dotted path can
+        leave an allowed package, e.g. ``torch.nn.functional.torch.load``)."""
+        from bundle.config.safety import check_target
+
+        try:
+            check_target(self._get_locator().resolve_name(written), target, self.policy, kwargs)
+        except BundleError as err:
+            raise self._located(err, syntax.join_id(id, syntax.TARGET_KEY)) from None
 
     # --- the walk ----------------------------------------------------------------------------
 
@@ -305,6 +337,8 @@ class Resolver:
         target = self.locate_target(id, self._value(syntax.join_id(id, syntax.TARGET_KEY), target_raw))
         kwargs = self.arguments(id, node)
         kwargs.update(override)
+        if self.policy is not None and isinstance(target_raw, str) and not syntax.is_expression(target_raw):
+            self._check_target(id, target_raw, target, kwargs)
         name = target_raw if isinstance(target_raw, str) else getattr(target, "__qualname__", repr(target))
         return call_target(
             target, kwargs, mode=node.get(syntax.MODE_KEY, "default"), name=name, id=id,
