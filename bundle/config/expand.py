@@ -48,7 +48,6 @@ def merge_key(config: dict, key: str, value: Any, *, sources: Sources, origin: I
     plus = id.startswith(syntax.MERGE)
     if plus:
         id = id[len(syntax.MERGE):]
-    where = _origin_location(sources, origin)
     current = tree.lookup(config, id)
     if plus and current is not tree._MISSING:
         if isinstance(current, dict) and isinstance(value, dict):
@@ -63,7 +62,7 @@ def merge_key(config: dict, key: str, value: Any, *, sources: Sources, origin: I
             return
         raise InvalidConfigError(
             f"'+{id}' merges a {type(value).__name__} into a {type(current).__name__}",
-            location=where, config_id=id,
+            location=_origin_location(sources, origin), config_id=id,
             hint="'+' extends a list with a list or updates a dict with a dict; drop the '+' to replace the value",
         )
     if plus:
@@ -73,7 +72,8 @@ def merge_key(config: dict, key: str, value: Any, *, sources: Sources, origin: I
     except KeyError as err:
         missing = err.args[0]
         raise MissingIdError(
-            missing, candidates=candidates_near(config, missing), location=where, config_id=id,
+            missing, candidates=candidates_near(config, missing), location=_origin_location(sources, origin),
+            config_id=id,
             hint=_missing_parent_hint(config, missing, id),
         ) from None
     sources.record(id, origin)

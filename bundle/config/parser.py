@@ -156,7 +156,7 @@ class ConfigParser:
         merged in order; keeps ``_meta_`` and replaces everything else."""
         sources = Sources()
         content: dict = {self.meta_key: self.get(self.meta_key, {})}
-        meta_origin = self._sources.origins.get(self.meta_key)
+        meta_origin = self._sources.origin_of(self.meta_key)
         if meta_origin is not None:
             sources.record(self.meta_key, meta_origin)
         if isinstance(f, dict):

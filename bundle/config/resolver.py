@@ -396,16 +396,24 @@ class Resolver:
         for n, binding in enumerate(compiled.imports):
             try:
                 obj = run_import(binding)
+            except ModuleNotFoundError as err:
+                if not _is_missing(err, binding.module):
+                    raise self._import_error(id, compiled, binding, err) from err
+                # MONAI's meaning: an import of a package that is not installed fails only when
+                # the config uses it (bundles list imports that one workflow never needs)
+                obj = MissingModule(binding.module, f"'${compiled.text.strip()}' ({self.where(id) or id})")
             except ImportError as err:
-                raise ExpressionError(
-                    f"'{compiled.text.strip()}' failed: {err}", expression=compiled.text,
-                    location=self.where(id), config_id=id,
-                    hint=f"install the package that provides '{binding.module}'",
-                ) from err
+                raise self._import_error(id, compiled, binding, err) from err
             self.namespace.bind(binding.name, obj)
             if n == 0:
                 value = obj
         return value
+
+    def _import_error(self, id: str, compiled: Compiled, binding: Any, err: ImportError) -> ExpressionError:
+        return ExpressionError(
+            f"'{compiled.text.strip()}' failed: {err}", expression=compiled.text,
+            location=self.where(id), config_id=id, hint=f"install the package that provides '{binding.module}'",
+        )
 
     def _evaluate(self, id: str, compiled: Compiled, extra: dict | None = None) -> Any:
         refs = {rid: self.cache[rid] if rid in self.cache else self._lookup(rid) for rid in compiled.refs}
@@ -461,6 +469,37 @@ class Resolver:
             loc = self.where(f.id)
             links.append(f"{f.id}" + (f"  ({loc})" if loc else "") + f": {_describe(f.node)}")
         raise CircularReferenceError(ids, links=links, location=self.where(stack[start].id), config_id=stack[start].id)
+
+
+def _is_missing(err: ModuleNotFoundError, module: str) -> bool:
+    """Whether ``err`` says ``module`` (or a parent package of it) is not installed."""
+    name = err.name or ""
+    return module == name or module.startswith(name + ".")
+
+
+class MissingModule:
+    """Stands for a module a config imports that is not installed; using it raises
+    ``MissingDependencyError`` naming the module and where the import is written."""
+
+    def __init__(self, module: str, imported_at: str) -> None:
+        self._module = module
+        self._imported_at = imported_at
+
+    def _fail(self) -> None:
+        from bundle.errors import MissingDependencyError
+
+        raise MissingDependencyError(self._module.split(".")[0], purpose=f"the config's import {self._imported_at}")
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        self._fail()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self._fail()
+
+    def __repr__(self) -> str:
+        return f"<missing module '{self._module}'>"
 
 
 def call_target(

@@ -48,32 +48,42 @@ class Sources:
     """Origins of the subtrees of one config, and the positions they map to."""
 
     def __init__(self) -> None:
-        self.origins: dict[str, Origin] = {}
-        self._deep: set[str] = set()  # origins below the top level (few): the only ones that go stale
+        # id -> (origin, when it was recorded): a later record of a shorter id replaces everything
+        # below it, so among the prefixes of an id the most recent record is the one that holds
+        self.origins: dict[str, tuple[Origin, int]] = {}
+        self._clock = 0
         self._positions: dict[str, dict[FilePath, tuple[int, int]]] = {}
         self._texts: dict[str, str] = {}
 
     def copy(self) -> "Sources":
         other = Sources()
         other.origins = dict(self.origins)
-        other._deep = set(self._deep)
+        other._clock = self._clock
         other._positions = self._positions
         other._texts = self._texts
         return other
 
     def record(self, id: str, origin: Origin) -> None:
-        """``id`` (and everything below it) now comes from ``origin``."""
+        """``id`` (and everything below it) now comes from ``origin``. Constant time."""
         if id == "":
             self.origins.clear()
-            self._deep.clear()
-        else:
-            prefix = id + syntax.SEP
-            for k in [k for k in self._deep if k.startswith(prefix)]:
-                del self.origins[k]
-                self._deep.discard(k)
-            if syntax.SEP in id:
-                self._deep.add(id)
-        self.origins[id] = origin
+        self._clock += 1
+        self.origins[id] = (origin, self._clock)
+
+    def origin_of(self, id: str) -> Origin | None:
+        """The origin recorded exactly at ``id``, if it still holds."""
+        found = self._holding(syntax.split_id(id))
+        return found[1] if found and found[0] == len(syntax.split_id(id)) else None
+
+    def _holding(self, parts: list[str]) -> tuple[int, Origin] | None:
+        """(length of the prefix, origin) of the most recent record among the prefixes of ``parts``."""
+        best: tuple[int, Origin] | None = None
+        best_time = -1
+        for n in range(len(parts), -1, -1):
+            entry = self.origins.get(syntax.SEP.join(parts[:n]))
+            if entry is not None and entry[1] > best_time:
+                best, best_time = (n, entry[0]), entry[1]
+        return best
 
     def remember_text(self, file: str, text: str) -> None:
         """Keep a file's text so that positions stay right even if the file changes later."""
@@ -100,11 +110,9 @@ class Sources:
         if depth > 50:
             return None
         parts = syntax.split_id(id)
-        for n in range(len(parts), -1, -1):
-            prefix = syntax.SEP.join(parts[:n])
-            origin = self.origins.get(prefix)
-            if origin is None:
-                continue
+        found = self._holding(parts)
+        if found is not None:
+            n, origin = found
             rest = tuple(parts[n:])
             if isinstance(origin, Given):
                 return Location(origin.label)

@@ -352,9 +352,23 @@ def test_unknown_name_in_an_expression(tmp_path, expression, name, hint):
     assert_where(err, "n.yaml", 2, 1)
 
 
-def test_failing_import_expression():
-    with pytest.raises(ExpressionError, match="'import no_such_module_xyz' failed") as info:
-        Config({"i": "$import no_such_module_xyz", "x": "$no_such_module_xyz.f()"}).resolve("x")
+def test_import_of_a_missing_package_fails_where_it_is_used():
+    """As in MONAI, importing a package that is not installed fails only when it is used."""
+    from bundle.errors import MissingDependencyError
+
+    cfg = Config({"i": "$import no_such_module_xyz", "x": "$no_such_module_xyz.f()"})
+    assert "missing module" in repr(cfg.resolve("i"))
+    with pytest.raises(MissingDependencyError, match="no_such_module_xyz.*import no_such_module_xyz") as info:
+        cfg.resolve("x")
+    assert info.value.config_id == "x"
+    assert isinstance(info.value, ImportError)
+
+
+def test_import_of_a_broken_module_is_an_error_at_the_import(tmp_path, monkeypatch):
+    (tmp_path / "broken_mod_xyz.py").write_text("import no_such_dependency_abc\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ExpressionError, match="'import broken_mod_xyz' failed") as info:
+        Config({"i": "$import broken_mod_xyz", "x": "$broken_mod_xyz.f()"}).resolve("x")
     assert info.value.config_id == "i"
     assert isinstance(info.value.__cause__, ImportError)
 
