@@ -16,7 +16,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from bundle.config import syntax, tree
 from bundle.config.expand import Expander, apply_overrides, merge_file_data
 from bundle.config.expressions import Namespace
-from bundle.config.loader import load_file, read_text
+from bundle.config.loader import load_file_and_text
 from bundle.config.resolver import Resolver
 from bundle.config.sources import Given, InFile, Sources
 from bundle.errors import Location, MissingIdError
@@ -38,8 +38,8 @@ def read_files(files: Sequence[PathLike], sources: Sources, into: dict | None = 
     config: dict = {} if into is None else into
     for f in files:
         f = os.fspath(f)
-        data = load_file(f)
-        sources.remember_text(f, read_text(f))
+        data, text = load_file_and_text(f)
+        sources.remember_text(f, text)
         merge_file_data(config, data, f, sources)
     return config
 
@@ -55,6 +55,7 @@ class Config:
         policy: the ``SafePolicy`` to use in safe mode (default: ``SafePolicy()``).
         globals: names for expressions (MONAI's meaning; None for torch/numpy/monai, lazily).
         locator: a ``ComponentLocator`` for short ``_target_`` names.
+        copy: False when the caller hands over ``data`` and will not change it.
     """
 
     def __init__(
@@ -67,8 +68,10 @@ class Config:
         policy: Any = None,
         globals: Mapping[str, Any] | bool | None = None,
         locator: Any = None,
+        copy: bool = True,
     ) -> None:
-        self.data = tree.copy_tree({} if data is None else data)
+        data = {} if data is None else data
+        self.data = tree.copy_tree(data) if copy else data
         self.sources = sources or Sources()
         if sources is None:
             self.sources.record("", Given("<dict>"))
@@ -106,14 +109,14 @@ class Config:
         sources = Sources()
         data: dict = {}
         if meta is not None:
-            data[syntax.META_KEY] = load_file(meta)
-            sources.remember_text(os.fspath(meta), read_text(meta))
+            data[syntax.META_KEY], text = load_file_and_text(meta)
+            sources.remember_text(os.fspath(meta), text)
             sources.record(syntax.META_KEY, InFile(os.fspath(meta), ()))
         read_files(files, sources, into=data)
         if overrides:
             apply_overrides(data, overrides, sources, strict=strict_overrides)
         options.setdefault("base_dir", config_root(files))
-        return cls(data, sources=sources, **options)
+        return cls(data, sources=sources, copy=False, **options)
 
     # --- the expanded tree -------------------------------------------------------------------
 

@@ -107,10 +107,19 @@ def merge_file_data(config: dict, data: Any, file: str, sources: Sources) -> Non
             location=Location(file, 1, 1),
         )
     for key, value in data.items():
-        merge_key(config, str(key), value, sources=sources, origin=InFile(file, (str(key),)))
+        key = str(key)
+        if key[:1] != syntax.MERGE and syntax.SEP not in key and syntax.LEGACY_SEP not in key:
+            config[key] = value  # a plain top-level key (nearly all): replace, as merge_key would
+            sources.record(key, InFile(file, (key,)))
+        else:
+            merge_key(config, key, value, sources=sources, origin=InFile(file, (key,)))
 
 
 # --- expansion -------------------------------------------------------------------------------
+
+
+_SIGILS = frozenset((syntax.REF, syntax.EXPR, syntax.MACRO))
+_LEAVES = frozenset((str, int, float, bool, type(None)))
 
 
 class Expander:
@@ -147,10 +156,24 @@ class Expander:
         return self._walk(self.config, "", None)
 
     def _walk(self, node: Any, id: str, file: str | None) -> Any:
+        # the hot loop of parsing: scalars and plain strings (most nodes) are taken as they are,
+        # without a call or an id string
         if isinstance(node, dict):
-            return {k: self._walk(v, syntax.join_id(id, k), file) for k, v in node.items()}
+            out = {}
+            for k, v in node.items():
+                t = type(v)
+                if t is dict or t is list or (t is str and v[:1] in _SIGILS) or (t not in _LEAVES and isinstance(v, (dict, list, str))):
+                    v = self._walk(v, f"{id}::{k}" if id else str(k), file)
+                out[k] = v
+            return out
         if isinstance(node, list):
-            return [self._walk(v, syntax.join_id(id, i), file) for i, v in enumerate(node)]
+            items = []
+            for i, v in enumerate(node):
+                t = type(v)
+                if t is dict or t is list or (t is str and v[:1] in _SIGILS) or (t not in _LEAVES and isinstance(v, (dict, list, str))):
+                    v = self._walk(v, f"{id}::{i}" if id else str(i), file)
+                items.append(v)
+            return items
         if not isinstance(node, str) or not node:
             return node
         head = node[0]

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from bundle.config.tree import copy_tree
 from bundle.errors import ConfigError, ConfigSyntaxError, DuplicateKeyError, Location
 
 SUFFIXES = (".json", ".yaml", ".yml")
@@ -64,9 +65,33 @@ def load_file(path: str | os.PathLike) -> Any:
         ConfigSyntaxError: the text is not valid JSON/YAML, or the suffix is not a config suffix.
         DuplicateKeyError: a mapping has the same key twice.
     """
+    return load_file_and_text(path)[0]
+
+
+def load_file_and_text(path: str | os.PathLike) -> tuple[Any, str]:
+    """``load_file``, also returning the text that was read (for positions in messages)."""
     suffix = suffix_of(path)
     text = read_text(path)
-    return load_text(text, str(path), yaml_syntax=suffix != ".json")
+    return _parse(path, suffix, text), text
+
+
+def _parse(path: str | os.PathLike, suffix: str, text: str) -> Any:
+    if suffix == ".json":  # the C parser is faster than any cache
+        return _load_json(text, str(path))
+    key = (str(path), text)
+    data = _parsed_yaml.get(key, _NOT_CACHED)
+    if data is _NOT_CACHED:
+        data = _load_yaml(text, str(path))
+        if len(_parsed_yaml) > 256:
+            _parsed_yaml.clear()
+        _parsed_yaml[key] = data
+    return copy_tree(data)  # callers merge into what they get: each gets its own copy
+
+
+# YAML construction is slow (pure Python) and bundles read the same files again and again
+# (every workflow of a bundle layers its train config): parse each text once per process.
+_parsed_yaml: dict[tuple[str, str], Any] = {}
+_NOT_CACHED = object()
 
 
 def load_text(text: str, name: str, *, yaml_syntax: bool) -> Any:
@@ -317,11 +342,25 @@ def yaml_positions(text: str) -> dict[FilePath, tuple[int, int]]:
     return positions
 
 
+_positions_cache: dict[tuple[bool, str], dict[FilePath, tuple[int, int]]] = {}
+
+
 def positions_of(path: str, text: str) -> dict[FilePath, tuple[int, int]]:
-    """Positions for a file's text, by its suffix; empty when the text cannot be scanned."""
+    """Positions for a file's text, by its suffix; empty when the text cannot be scanned.
+
+    Scans are kept per text for the life of the process (a file is often read by several
+    configs, and errors about it need the same scan).
+    """
+    is_json = Path(path).suffix.lower() == ".json"
+    key = (is_json, text)
+    found = _positions_cache.get(key)
+    if found is not None:
+        return found
     try:
-        if Path(path).suffix.lower() == ".json":
-            return json_positions(text)
-        return yaml_positions(text)
+        found = json_positions(text) if is_json else yaml_positions(text)
     except Exception:  # positions are a courtesy for messages; never fail because of them
-        return {}
+        found = {}
+    if len(_positions_cache) > 256:
+        _positions_cache.clear()
+    _positions_cache[key] = found
+    return found

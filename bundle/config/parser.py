@@ -135,10 +135,13 @@ class ConfigParser:
 
     def set(self, config: Any, id: str = "", recursive: bool = True) -> None:
         """Set ``id`` to ``config`` (copied); ``recursive`` creates missing parent dicts."""
+        self._assign(id, config, create=recursive, copy=True)
+
+    def _assign(self, id: str, config: Any, *, create: bool, copy: bool) -> None:
         id = syntax.normalize_id(id)
         try:
-            value = ReferenceResolver.normalize_meta_id(tree.copy_tree(config))
-            self.config = tree.assign(self.config, id, value, create=recursive)
+            value = ReferenceResolver.normalize_meta_id(tree.copy_tree(config) if copy else config)
+            self.config = tree.assign(self.config, id, value, create=create)
         except KeyError as err:
             raise MissingIdError(err.args[0], candidates=candidates_near(self.config, err.args[0])) from None
         self._sources.record(id, Given("<dict>" if id == "" else _API))
@@ -174,7 +177,7 @@ class ConfigParser:
 
     def read_meta(self, f: Any, **kwargs: Any) -> None:
         """Read metadata file(s) into ``_meta_``."""
-        self.set(self.load_config_files(f, **kwargs), self.meta_key)
+        self._assign(self.meta_key, self.load_config_files(f, **kwargs), create=True, copy=isinstance(f, dict))
         files = [] if isinstance(f, dict) else _as_files(f)
         if len(files) == 1:
             self._sources.record(self.meta_key, InFile(os.fspath(files[0]), ()))
@@ -187,9 +190,9 @@ class ConfigParser:
         if reset or self._engine is None:
             engine = Config(
                 self.config, sources=self._sources, base_dir=self._base_dir, trusted=self.trusted,
-                policy=self.policy, globals=self.globals, locator=self.locator,
+                policy=self.policy, globals=self.globals, locator=self.locator, copy=False,
             )
-            self.config = tree.copy_tree(engine.expanded)
+            self.config = engine.expanded  # a new tree: parsing never changes what it was given
             self._engine = engine
             self.ref_resolver._bind(engine.resolver)
 

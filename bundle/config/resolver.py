@@ -401,7 +401,7 @@ class Resolver:
                     raise self._import_error(id, compiled, binding, err) from err
                 # MONAI's meaning: an import of a package that is not installed fails only when
                 # the config uses it (bundles list imports that one workflow never needs)
-                obj = MissingModule(binding.module, f"'${compiled.text.strip()}' ({self.where(id) or id})")
+                obj = MissingModule(binding.module, compiled.text.strip(), lambda id=id: self.where(id) or id)
             except ImportError as err:
                 raise self._import_error(id, compiled, binding, err) from err
             self.namespace.bind(binding.name, obj)
@@ -481,14 +481,16 @@ class MissingModule:
     """Stands for a module a config imports that is not installed; using it raises
     ``MissingDependencyError`` naming the module and where the import is written."""
 
-    def __init__(self, module: str, imported_at: str) -> None:
+    def __init__(self, module: str, statement: str, where: Callable[[], Any]) -> None:
         self._module = module
-        self._imported_at = imported_at
+        self._statement = statement
+        self._where = where  # computed only if the module is used
 
     def _fail(self) -> None:
         from bundle.errors import MissingDependencyError
 
-        raise MissingDependencyError(self._module.split(".")[0], purpose=f"the config's import {self._imported_at}")
+        purpose = f"the config's import '${self._statement}' ({self._where()})"
+        raise MissingDependencyError(self._module.split(".")[0], purpose=purpose)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):

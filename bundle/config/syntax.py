@@ -6,6 +6,7 @@ references, macros and merge keys, and nowhere else: ``"color #fff"`` stays as w
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Iterator
 
@@ -113,7 +114,10 @@ def is_relative(text: str) -> bool:
 
 # --- scanning expressions ---------------------------------------------------------------------
 
-_STRING_START = re.compile(r"(?i)(?:[rbuf]|rb|br|fr|rf)?('''|\"\"\"|'|\")")
+_QUOTE = re.compile(r"['\"]")
+_STRING_END = {q: re.compile(r"(?:[^\\" + q[0] + r"]|\\.|" + q[0] + r"(?!" + q[1:] + r"))*?" + q, re.S) if len(q) == 3
+               else re.compile(r"(?:[^\\" + q + r"]|\\.)*" + q, re.S) for q in ("'", '"', "'''", '"""')}
+_PREFIX_CHARS = frozenset("rRbBuUfF")
 
 
 def code_spans(source: str) -> Iterator[tuple[int, int]]:
@@ -121,40 +125,50 @@ def code_spans(source: str) -> Iterator[tuple[int, int]]:
 
     The inside of f-string replacement fields (``f"{@x}"``) counts as code.
     """
-    i, n, start = 0, len(source), 0
-    while i < n:
-        c = source[i]
-        if c in "'\"" or (c.isalpha() and i + 1 < n and source[i + 1] in "'\"rRbBfF"):
-            m = _STRING_START.match(source, i)
-            if m and (i == 0 or not (source[i - 1].isalnum() or source[i - 1] == "_")):
-                prefix = source[i:m.start(1)].lower()
-                quote = m.group(1)
-                if start < i:
-                    yield start, i
-                i = m.end()
-                is_f = "f" in prefix
-                is_raw = "r" in prefix
-                while i < n:
-                    if not is_raw and source[i] == "\\":
-                        i += 2
-                        continue
-                    if source.startswith(quote, i):
-                        i += len(quote)
-                        break
-                    if is_f and source[i] == "{":
-                        if source.startswith("{{", i):
-                            i += 2
-                            continue
-                        end = _field_end(source, i + 1)
-                        yield i + 1, end
-                        i = end
-                        continue
-                    i += 1
-                start = i
-                continue
-        i += 1
+    n, start, i = len(source), 0, 0
+    while True:
+        m = _QUOTE.search(source, i)
+        if m is None:
+            break
+        q = m.start()
+        p = q
+        while p > 0 and source[p - 1] in _PREFIX_CHARS and q - p < 2:
+            p -= 1
+        if p > 0 and (source[p - 1].isalnum() or source[p - 1] == "_"):
+            p = q  # letters before the quote are a name, not a prefix (cannot happen in valid code)
+        prefix = source[p:q].lower()
+        quote = source[q:q + 3] if source.startswith(source[q] * 3, q) else source[q]
+        if start < p:
+            yield start, p
+        if "f" in prefix:
+            i = yield from _fstring(source, q + len(quote), quote)
+        else:
+            end = _STRING_END[quote].match(source, q + len(quote))
+            i = end.end() if end else n
+        start = i
     if start < n:
         yield start, n
+
+
+def _fstring(source: str, i: int, quote: str) -> Iterator[tuple[int, int]]:
+    """Yield the replacement fields of an f-string body starting at ``i``; return where it ends."""
+    n = len(source)
+    while i < n:
+        if source[i] == "\\":
+            i += 2
+            continue
+        if source.startswith(quote, i):
+            return i + len(quote)
+        if source[i] == "{":
+            if source.startswith("{{", i):
+                i += 2
+                continue
+            end = _field_end(source, i + 1)
+            yield i + 1, end
+            i = end
+            continue
+        i += 1
+    return n
 
 
 def _field_end(source: str, i: int) -> int:
@@ -172,7 +186,8 @@ def _field_end(source: str, i: int) -> int:
     return n
 
 
-def expression_refs(source: str) -> list[tuple[int, int, str]]:
+@functools.lru_cache(maxsize=65536)
+def expression_refs(source: str) -> tuple[tuple[int, int, str], ...]:
     """Every ``@id`` in an expression's code (not inside string literals).
 
     Returns (start, end, id as written) for each, in order of appearance. ``a @ b`` (matrix
@@ -182,7 +197,7 @@ def expression_refs(source: str) -> list[tuple[int, int, str]]:
     for s, e in code_spans(source):
         for m in _EXPR_REF.finditer(source, s, e):
             found.append((m.start(), m.end(), m.group(1)))
-    return found
+    return tuple(found)
 
 
 def rewrite_expression_refs(source: str, at: str) -> str:
