@@ -5,8 +5,7 @@ Importing ``bundle`` is cheap: every public name is imported on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from bundle.lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -28,14 +27,4 @@ _LAZY = {
 __all__ = sorted(_LAZY) + ["__version__"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bundle' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

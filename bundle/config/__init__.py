@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from bundle.lazy import lazy_attributes
 
 _LAZY = {
     "Config": "bundle.config.engine",
@@ -20,16 +20,4 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bundle.config' has no attribute '{name}'")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

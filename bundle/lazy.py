@@ -1,0 +1,27 @@
+"""Lazy public names for packages: each is imported from its module on first use."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable, Mapping
+
+
+def lazy_attributes(package: str, names: Mapping[str, str], namespace: dict) -> tuple[Callable, Callable]:
+    """``__getattr__`` and ``__dir__`` for a package whose public ``names`` map to modules.
+
+    Example:
+        >>> __getattr__, __dir__ = lazy_attributes(__name__, {"Config": "bundle.config.engine"}, globals())
+    """
+
+    def __getattr__(name: str) -> Any:
+        module = names.get(name)
+        if module is None:
+            raise AttributeError(f"module '{package}' has no attribute '{name}'")
+        value = getattr(importlib.import_module(module), name)
+        namespace[name] = value  # later lookups skip __getattr__
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(names) | {k for k in namespace if not k.startswith("_")})
+
+    return __getattr__, __dir__
