@@ -4,6 +4,7 @@ expansion of ``%`` macros and relative ids into a new tree (the caller's data is
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -119,6 +120,17 @@ def merge_file_data(config: dict, data: Any, file: str, sources: Sources) -> Non
 
 
 _SIGILS = frozenset((syntax.REF, syntax.EXPR, syntax.MACRO))
+_SIGIL_STRINGS = ('"@', '"$', '"%')
+
+
+def _nothing_to_expand(value: Any) -> bool:
+    """Whether no string in ``value`` starts with ``@``, ``$`` or ``%`` (checked at C speed on its
+    JSON text; anything that is not plain JSON data counts as having something)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, check_circular=False)
+    except (TypeError, ValueError):
+        return False
+    return not any(s in text for s in _SIGIL_STRINGS)
 _LEAVES = frozenset((str, int, float, bool, type(None)))
 
 
@@ -153,7 +165,20 @@ class Expander:
         self._active: list[tuple[str | None, str]] = []
 
     def run(self) -> Any:
-        return self._walk(self.config, "", None)
+        """The expanded config. The metadata, when it has nothing to expand (nearly always), is
+        taken as it is, without a walk or a copy: it is often the largest part of a config."""
+        root = self.config
+        if not isinstance(root, dict):
+            return self._walk(root, "", None)
+        out = {}
+        for k, v in root.items():
+            if k == syntax.META_KEY and _nothing_to_expand(v):
+                out[k] = v
+            elif isinstance(v, (dict, list, str)):
+                out[k] = self._walk(v, str(k), None)
+            else:
+                out[k] = v
+        return out
 
     def _walk(self, node: Any, id: str, file: str | None) -> Any:
         # the hot loop of parsing: scalars and plain strings (most nodes) are taken as they are,

@@ -31,7 +31,7 @@ class ConfigFileNotFoundError(ConfigError, FileNotFoundError):
 
 def suffix_of(path: str | os.PathLike) -> str:
     """The lower-case suffix of ``path`` if it is a config file suffix, else raise."""
-    suffix = Path(path).suffix.lower()
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
     if suffix not in SUFFIXES:
         raise ConfigSyntaxError(
             f"'{path}' is not a config file: the suffix must be one of {', '.join(SUFFIXES)}",

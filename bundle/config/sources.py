@@ -8,8 +8,7 @@ when asked, by scanning that file's text once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Union
+from typing import NamedTuple, Union
 
 from bundle.config import syntax
 from bundle.config.loader import FilePath, positions_of
@@ -18,24 +17,21 @@ from bundle.errors import Location
 OVERRIDES = "<overrides>"
 
 
-@dataclass(frozen=True)
-class InFile:
+class InFile(NamedTuple):
     """The subtree comes from ``path`` inside ``file``."""
 
     file: str
     path: FilePath
 
 
-@dataclass(frozen=True)
-class Alias:
+class Alias(NamedTuple):
     """The subtree is a macro copy of id ``target`` (in ``file`` if given, else in this config)."""
 
     target: str
     file: str | None = None
 
 
-@dataclass(frozen=True)
-class Given:
+class Given(NamedTuple):
     """The subtree was given directly (an override, a dict): ``label`` says how."""
 
     label: str
