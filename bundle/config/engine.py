@@ -29,8 +29,9 @@ def config_root(files: Sequence[PathLike]) -> Path | None:
     file's folder."""
     if not files:
         return None
-    first = Path(files[0]).resolve().parent
-    return first.parent if first.name == "configs" else first
+    # abspath, not resolve(): no file-system calls (safe mode resolves the folder it confines to)
+    first = os.path.dirname(os.path.abspath(os.fspath(files[0])))
+    return Path(os.path.dirname(first) if os.path.basename(first) == "configs" else first)
 
 
 def read_files(files: Sequence[PathLike], sources: Sources, into: dict | None = None) -> dict:

@@ -107,13 +107,14 @@ def merge_file_data(config: dict, data: Any, file: str, sources: Sources) -> Non
             f"a config file must hold a mapping at the top, not a {type(data).__name__}",
             location=Location(file, 1, 1),
         )
+    special = [k for k in data if type(k) is not str or k[:1] == syntax.MERGE or syntax.SEP in k or syntax.LEGACY_SEP in k]
+    if not special:  # plain top-level keys only (nearly every file): replace, as merge_key would
+        config.update(data)
+        sources.record_keys(file, data)
+        return
     for key, value in data.items():
         key = str(key)
-        if key[:1] != syntax.MERGE and syntax.SEP not in key and syntax.LEGACY_SEP not in key:
-            config[key] = value  # a plain top-level key (nearly all): replace, as merge_key would
-            sources.record(key, InFile(file, (key,)))
-        else:
-            merge_key(config, key, value, sources=sources, origin=InFile(file, (key,)))
+        merge_key(config, key, value, sources=sources, origin=InFile(file, (key,)))
 
 
 # --- expansion -------------------------------------------------------------------------------
@@ -123,9 +124,16 @@ _SIGILS = frozenset((syntax.REF, syntax.EXPR, syntax.MACRO))
 _SIGIL_STRINGS = ('"@', '"$', '"%')
 
 
-def _nothing_to_expand(value: Any) -> bool:
-    """Whether no string in ``value`` starts with ``@``, ``$`` or ``%`` (checked at C speed on its
-    JSON text; anything that is not plain JSON data counts as having something)."""
+def _nothing_to_expand(value: Any, source: tuple[str, str] | None = None) -> bool:
+    """Whether no string in ``value`` starts with ``@``, ``$`` or ``%``, checked at C speed: on the
+    text of the file ``value`` was read from unchanged (``source``: file, text), when given; else
+    on its JSON dump (anything that is not plain JSON data counts as having something)."""
+    if source is not None and "\\u" not in source[1]:  # an escaped sigil would hide from a search
+        file, text = source
+        if not any(c in text for c in _SIGILS):
+            return True
+        if file.endswith(".json"):  # in JSON, a sigil counts only at the start of a string
+            return not any(s in text for s in _SIGIL_STRINGS)
     try:
         text = json.dumps(value, ensure_ascii=False, check_circular=False)
     except (TypeError, ValueError):
@@ -172,7 +180,7 @@ class Expander:
             return self._walk(root, "", None)
         out = {}
         for k, v in root.items():
-            if k == syntax.META_KEY and _nothing_to_expand(v):
+            if k == syntax.META_KEY and _nothing_to_expand(v, self.sources.pristine_source(k)):
                 out[k] = v
             elif isinstance(v, (dict, list, str)):
                 out[k] = self._walk(v, str(k), None)

@@ -159,9 +159,9 @@ class ConfigParser:
         merged in order; keeps ``_meta_`` and replaces everything else."""
         sources = Sources()
         content: dict = {self.meta_key: self.get(self.meta_key, {})}
-        meta_origin = self._sources.origin_of(self.meta_key)
-        if meta_origin is not None:
-            sources.record(self.meta_key, meta_origin)
+        # keep where the metadata (and any change to it) came from
+        for id, (origin, _) in sorted(self._sources.records_under(self.meta_key).items(), key=lambda kv: kv[1][1]):
+            sources.record(id, origin)
         if isinstance(f, dict):
             sources.record("", Given("<dict>"))
             for k, v in tree.copy_tree(f).items():
@@ -281,7 +281,7 @@ class ConfigParser:
 def _as_files(f: Any) -> list:
     if isinstance(f, (str, os.PathLike)):
         text = os.fspath(f)
-        if not Path(text).is_file() and "," in text:
+        if "," in text and not os.path.isfile(text):
             return [p.strip() for p in text.split(",") if p.strip()]
         return [text]
     return list(f)

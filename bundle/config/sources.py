@@ -31,13 +31,20 @@ class Alias(NamedTuple):
     file: str | None = None
 
 
+class TopKey(NamedTuple):
+    """The subtree is a top-level key of ``file``, written under the same name (recorded for a
+    whole file at once: see ``Sources.record_keys``)."""
+
+    file: str
+
+
 class Given(NamedTuple):
     """The subtree was given directly (an override, a dict): ``label`` says how."""
 
     label: str
 
 
-Origin = Union[InFile, Alias, Given]
+Origin = Union[InFile, TopKey, Alias, Given]
 
 
 class Sources:
@@ -66,6 +73,31 @@ class Sources:
         self._clock += 1
         self.origins[id] = (origin, self._clock)
 
+    def record_keys(self, file: str, keys) -> None:
+        """Each plain top-level key in ``keys`` now comes from ``file``, under its own name."""
+        self._clock += 1
+        entry = (TopKey(file), self._clock)
+        origins = self.origins
+        for key in keys:
+            origins[key] = entry
+
+    def pristine_source(self, id: str) -> tuple[str, str] | None:
+        """(file, text) of the file ``id`` was read from as a whole (``InFile(file, ())``), when
+        nothing below ``id`` has been recorded since; else None."""
+        entry = self.origins.get(id)
+        if entry is None or not isinstance(entry[0], InFile) or entry[0].path != ():
+            return None
+        prefix = id + syntax.SEP
+        if any(k.startswith(prefix) for k in self.origins):
+            return None
+        text = self._texts.get(entry[0].file)
+        return None if text is None else (entry[0].file, text)
+
+    def records_under(self, id: str) -> dict[str, tuple[Origin, int]]:
+        """The records at ``id`` and below it."""
+        prefix = id + syntax.SEP
+        return {k: v for k, v in self.origins.items() if k == id or k.startswith(prefix)}
+
     def origin_of(self, id: str) -> Origin | None:
         """The origin recorded exactly at ``id``, if it still holds."""
         found = self._holding(syntax.split_id(id))
@@ -79,6 +111,8 @@ class Sources:
             entry = self.origins.get(syntax.SEP.join(parts[:n]))
             if entry is not None and entry[1] > best_time:
                 best, best_time = (n, entry[0]), entry[1]
+        if best is not None and isinstance(best[1], TopKey):
+            best = (1, InFile(best[1].file, (parts[0],)))
         return best
 
     def remember_text(self, file: str, text: str) -> None:

@@ -989,3 +989,32 @@ def test_config_load_lenient_overrides_set_like_the_api(net_file):
 
 def test_every_error_is_a_bundle_error():
     assert issubclass(MissingIdError, ConfigError) and issubclass(ConfigError, BundleError)
+
+
+@pytest.mark.parametrize(
+    "meta_text",
+    [
+        '{"a": 1, "b": "@::a"}',  # a relative reference
+        '{"a": 1, "b": "\\u0040::a"}',  # the same, its sigil escaped
+        "a: 1\nb: '@::a'\n",  # YAML
+    ],
+    ids=["json", "json-escaped", "yaml"],
+)
+def test_metadata_with_something_to_expand_is_expanded(bundle_dir, meta_text):
+    suffix = ".yaml" if meta_text.startswith("a:") else ".json"
+    meta = write(bundle_dir, "m" + suffix, meta_text)
+    assert Config.load(meta=meta).resolve("_meta_::b") == 1
+    parser = ConfigParser()
+    parser.read_meta(meta)
+    parser.read_config({"x": "@_meta_::b"})
+    assert parser.get_parsed_content("x") == 1
+
+
+def test_metadata_changed_after_reading_is_expanded(bundle_dir):
+    meta = write(bundle_dir, "m.json", '{"a": 1}')
+    parser = ConfigParser()
+    parser.read_meta(meta)
+    parser["_meta_::b"] = "@::a"
+    parser.read_config({"x": "@_meta_::b"})
+    assert parser.get_parsed_content("x") == 1
+    assert parser.get_parsed_content("_meta_::b") == 1
