@@ -13,6 +13,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("bundle.cli.config:audit", "list every import, target and expression configs would run (runs nothing)"),
     "show": ("bundle.cli.config:show", "print the merged, expanded config (or one id) as JSON or YAML"),
     "resolve": ("bundle.cli.config:resolve", "build the object at a config id and print what it is"),
+    "verify": ("bundle.cli.verify:verify", "check a bundle folder and report every problem (layout, metadata, configs, network, weights)"),
+    "verify_metadata": ("bundle.cli.verify:verify_metadata", "validate metadata against the schema its URL names (MONAI's command; offline)"),
+    "verify_net_in_out": ("bundle.cli.verify:verify_net_in_out", "check a network's input and output against the metadata (MONAI's command)"),
 }
 
 USAGE = """usage: bundle COMMAND [ARGS] [--ID VALUE ...]

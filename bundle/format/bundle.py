@@ -1,0 +1,289 @@
+"""``Bundle``: a bundle folder's Python face: its metadata, configs, weights, large files and code.
+
+Layout (MONAI's)::
+
+    my_bundle/
+      configs/metadata.json     required
+      configs/inference.json    configs: .json, .yaml or .yml (train, evaluate, multi_gpu_train, ...)
+      models/model.pt           weights (a state dict)
+      docs/README.md            model card
+      LICENSE
+      scripts/                  optional: the bundle's own Python package
+      large_files.yml           optional: files fetched from URLs (.yml, .yaml or .json)
+
+Example:
+    >>> b = Bundle("zoo/spleen_ct_segmentation")
+    >>> b.version, b.config_names()
+    ('0.5.9', ['evaluate', 'inference', 'train'])
+    >>> cfg = b.load_config("inference", overrides={"device": "cpu"})
+    >>> net = cfg.resolve("network_def")
+    >>> net.load_state_dict(b.load_weights())
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, Mapping
+
+from bundle.errors import FormatError, Location
+
+if TYPE_CHECKING:
+    from bundle.config.engine import Config
+    from bundle.format.large_files import LargeFile
+    from bundle.format.scripts import BundleScripts
+
+__all__ = ["Bundle", "CONFIG_SUFFIXES", "METADATA"]
+
+METADATA = "configs/metadata.json"
+CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
+INIT_HINT = "create a bundle with `python -m bundle init DIR`, or point at the folder that holds configs/"
+
+
+class Bundle:
+    """A bundle folder.
+
+    Args:
+        path: the bundle folder (the one holding ``configs/metadata.json``).
+
+    Raises:
+        FormatError: the folder does not exist, is not a folder, or has no ``configs/metadata.json``.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        given = Path(path).expanduser()
+        root = given.resolve()
+        if not root.exists():
+            raise FormatError(f"bundle folder '{given}' does not exist", hint=INIT_HINT)
+        if not root.is_dir():
+            raise FormatError(f"'{given}' is a file, not a bundle folder", hint=INIT_HINT)
+        if not (root / METADATA).is_file():
+            missing = "configs/" if not (root / "configs").is_dir() else METADATA
+            raise FormatError(
+                f"'{given}' is not a bundle: {missing} is missing",
+                location=Location(str(root / METADATA)), hint=INIT_HINT,
+            )
+        self.root = root
+        self._metadata: dict | None = None
+        self._scripts: BundleScripts | None = None
+
+    def __repr__(self) -> str:
+        return f"Bundle('{self.root}')"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Bundle) and other.root == self.root
+
+    def __hash__(self) -> int:
+        return hash(self.root)
+
+    # --- what it is ----------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The bundle's name: its folder's name (``spleen_ct_segmentation``); see ``display_name``."""
+        return self.root.name
+
+    @property
+    def display_name(self) -> str:
+        """The metadata's ``name`` (``"Spleen CT segmentation"``), else the folder's name."""
+        value = self.metadata.get("name")
+        return value if isinstance(value, str) and value else self.name
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.root / METADATA
+
+    @property
+    def metadata(self) -> dict:
+        """``configs/metadata.json`` as a dict, read on first use.
+
+        Raises:
+            ConfigSyntaxError: it is not valid JSON (with line and column).
+            FormatError: it does not hold a JSON object.
+        """
+        if self._metadata is None:
+            from bundle.config.loader import load_file
+
+            data = load_file(self.metadata_path)
+            if not isinstance(data, dict):
+                raise FormatError(
+                    f"{METADATA} holds {type(data).__name__}, not a JSON object",
+                    location=Location(str(self.metadata_path), 1, 1),
+                    hint='write an object: {"version": "0.1.0", ...} (see docs/format.md)',
+                )
+            self._metadata = data
+        return self._metadata
+
+    @property
+    def version(self) -> str:
+        """The metadata's ``version``.
+
+        Raises:
+            FormatError: the metadata has no ``version`` string.
+        """
+        value = self.metadata.get("version")
+        if not isinstance(value, str) or not value:
+            raise FormatError(
+                f"{METADATA} has no \"version\"" if value is None else f"\"version\" is {value!r}, not a string",
+                location=Location(str(self.metadata_path)), hint='add "version": "0.1.0"',
+            )
+        return value
+
+    @property
+    def license_path(self) -> Path:
+        return self.root / "LICENSE"
+
+    @property
+    def readme_path(self) -> Path:
+        return self.root / "docs" / "README.md"
+
+    # --- configs -------------------------------------------------------------------------------
+
+    def config_names(self) -> list[str]:
+        """The names of the bundle's configs (file names without suffix), sorted; metadata excluded."""
+        names = {p.stem for p in self.config_files()}
+        names.discard("metadata")
+        return sorted(names)
+
+    def config_files(self) -> list[Path]:
+        """Every ``.json``/``.yaml``/``.yml`` file in ``configs/`` (metadata included), sorted."""
+        folder = self.root / "configs"
+        return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in CONFIG_SUFFIXES)
+
+    def config_path(self, name: str) -> Path:
+        """The file of config ``name``: ``configs/{name}.json``, ``.yaml`` or ``.yml``.
+
+        ``name`` may carry its suffix (``"train.yaml"``).
+
+        Raises:
+            FormatError: no such config (the message lists the configs there is), or two files
+                with different suffixes have that name.
+        """
+        stem, suffix = os.path.splitext(name)
+        if suffix.lower() in CONFIG_SUFFIXES:
+            candidates = [self.root / "configs" / name]
+        else:
+            stem = name
+            candidates = [self.root / "configs" / f"{stem}{s}" for s in CONFIG_SUFFIXES]
+        if "/" in stem or "\\" in stem or stem in ("", ".", ".."):
+            raise FormatError(f"'{name}' is not a config name", hint="give a name such as 'inference' or 'train'")
+        found = [c for c in candidates if c.is_file()]
+        if len(found) > 1:
+            raise FormatError(
+                f"config '{stem}' exists twice: {', '.join('configs/' + f.name for f in found)}",
+                location=Location(str(found[1])), hint="keep one of the files",
+            )
+        if not found:
+            from bundle.errors import did_you_mean
+
+            names = self.config_names()
+            listing = ", ".join(names) if names else "none"
+            hint = did_you_mean(stem, names) or f"the bundle's configs are: {listing}"
+            raise FormatError(f"bundle '{self.name}' has no config '{stem}' in configs/ (it has: {listing})", hint=hint)
+        return found[0]
+
+    def load_config(
+        self,
+        *names: str,
+        overrides: Mapping[str, Any] | None = None,
+        trusted: bool = True,
+        **options: Any,
+    ) -> "Config":
+        """Load configs by name, merged in order, with the metadata available as ``@_meta_``.
+
+        Args:
+            names: config names, e.g. ``"train", "evaluate"`` (later ones override earlier ones).
+            overrides: ``{id: value}`` applied after merging.
+            trusted: False loads in safe mode (nothing outside the safe policy runs).
+            options: passed to ``Config.load`` (``policy``, ``globals``, ``locator``, ``strict_overrides``).
+
+        Returns:
+            The ``Config``; nothing is resolved yet. Activate ``scripts()`` while resolving if the
+            configs use the bundle's own code.
+
+        Raises:
+            FormatError: no name given, or a config does not exist.
+            ConfigError: a config cannot be read or an override names no id.
+        """
+        from bundle.config.engine import Config
+
+        if not names:
+            raise FormatError("no config name given",
+                              hint=f"name one or more of: {', '.join(self.config_names()) or 'none'}")
+        files = [self.config_path(n) for n in names]
+        options.setdefault("base_dir", self.root)
+        return Config.load(*files, meta=self.metadata_path, overrides=overrides, trusted=trusted, **options)
+
+    # --- weights -------------------------------------------------------------------------------
+
+    def weights_path(self, name: str = "model.pt") -> Path:
+        """The path of weights file ``name`` under ``models/`` (it may not exist).
+
+        Raises:
+            FormatError: ``name`` leaves ``models/`` (absolute, or through ``..``).
+        """
+        pure = PurePosixPath(name.replace("\\", "/"))
+        if pure.is_absolute() or ".." in pure.parts or not pure.parts:
+            raise FormatError(f"weights name '{name}' must be a file name under models/, e.g. 'model.pt'")
+        return self.root.joinpath("models", *pure.parts)
+
+    def load_weights(self, name: str = "model.pt", map_location: Any = "cpu", *, key: str | None = None) -> dict:
+        """Load a state dict from ``models/{name}`` with ``torch.load(..., weights_only=True)``.
+
+        Args:
+            name: the weights file under ``models/``.
+            map_location: where tensors go (``torch.load``'s meaning).
+            key: for a checkpoint that holds the state dict under a key (``{"model": {...}}``).
+
+        Returns:
+            The state dict (parameter name -> tensor).
+
+        Raises:
+            FormatError: the file is missing (the hint says how to fetch it when ``large_files``
+                lists it), cannot be loaded safely, or does not hold a state dict.
+        """
+        path = self.weights_path(name)
+        if not path.is_file():
+            raise FormatError(f"weights file 'models/{name}' does not exist", location=Location(str(path)),
+                              hint=self._fetch_hint(f"models/{name}"))
+        from bundle.format.weights import load_state_dict
+
+        return load_state_dict(path, map_location=map_location, key=key)
+
+    def _fetch_hint(self, rel: str) -> str:
+        from bundle.format.large_files import FETCH_HINT
+
+        try:
+            listed = {f.path: f for f in self.large_files()}
+        except FormatError:
+            listed = {}
+        if rel in listed:
+            return f"it is listed in the large-files manifest: {FETCH_HINT.format(root=self.root, url=listed[rel].url)}"
+        return "train the bundle, or copy the weights there"
+
+    # --- code and large files -------------------------------------------------------------------
+
+    def scripts(self) -> "BundleScripts":
+        """The bundle's ``scripts/`` package, importable as ``scripts`` while activated.
+
+        Example:
+            >>> with bundle.scripts():
+            ...     net = bundle.load_config("inference").resolve("network_def")
+        """
+        if self._scripts is None:
+            from bundle.format.scripts import BundleScripts
+
+            self._scripts = BundleScripts(self.root)
+        return self._scripts
+
+    def large_files(self) -> list["LargeFile"]:
+        """The entries of ``large_files.yml|yaml|json``, checked ([] when there is none).
+
+        Raises:
+            FormatError: the manifest breaks its schema, or a path is absolute, goes through
+                ``..`` or otherwise leaves the bundle folder.
+            ConfigSyntaxError: it is not valid YAML/JSON.
+        """
+        from bundle.format.large_files import read_large_files
+
+        return read_large_files(self.root)
