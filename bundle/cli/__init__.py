@@ -86,8 +86,13 @@ def run_command(name: str, args: list[str]) -> int:
             func = _with_overrides(func, overrides)
     import fire
 
-    result = fire.Fire(func, command=args, name=f"bundle {name}")
+    # the command prints what it shows; its return value is the exit code, not output for fire
+    result = fire.Fire(func, command=args, name=f"bundle {name}", serialize=_silent)
     return result if isinstance(result, int) and not isinstance(result, bool) else 0
+
+
+def _silent(result: object) -> None:
+    return None
 
 
 def _with_overrides(func: Callable, overrides: dict) -> Callable:
