@@ -93,6 +93,15 @@ class Sources:
         text = self._texts.get(entry[0].file)
         return None if text is None else (entry[0].file, text)
 
+    def graft(self, prefix: str, other: "Sources") -> None:
+        """Record ``other``'s origins under id ``prefix`` (its config became the value at ``prefix``)."""
+        for id, (origin, _) in sorted(other.origins.items(), key=lambda item: item[1][1]):
+            if isinstance(origin, TopKey):
+                origin = InFile(origin.file, (id,))
+            self.record(syntax.join_id(prefix, id), origin)
+        for file, text in other._texts.items():
+            self.remember_text(file, text)
+
     def records_under(self, id: str) -> dict[str, tuple[Origin, int]]:
         """The records at ``id`` and below it."""
         prefix = id + syntax.SEP

@@ -72,8 +72,7 @@ def _load(meta_files: list[str], config_files: list[str] = (), overrides: Mappin
 
     sources, meta_sources = Sources(), Sources()
     meta = read_files(meta_files, meta_sources)
-    for id, (origin, _) in sorted(meta_sources.origins.items(), key=lambda item: item[1][1]):
-        sources.record(syntax.join_id(syntax.META_KEY, id), origin)
+    sources.graft(syntax.META_KEY, meta_sources)
     data: dict = {syntax.META_KEY: meta}
     read_files(list(config_files), sources, into=data)
     if overrides:
