@@ -13,6 +13,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("bundle.cli.config:audit", "list every import, target and expression configs would run (runs nothing)"),
     "show": ("bundle.cli.config:show", "print the merged, expanded config (or one id) as JSON or YAML"),
     "resolve": ("bundle.cli.config:resolve", "build the object at a config id and print what it is"),
+    "run": ("bundle.cli.run:run", "run a bundle's workflow: run BUNDLE_DIR CONFIG, or MONAI's run --config_file ..."),
+    "run_workflow": ("bundle.cli.run:run_workflow", "run a workflow class (ConfigWorkflow, or a dotted path) with its arguments"),
 }
 
 USAGE = """usage: bundle COMMAND [ARGS] [--ID VALUE ...]
