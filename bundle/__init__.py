@@ -18,7 +18,17 @@ _LAZY = {
     "ConfigExpression": "bundle.config.items",
     "Instantiable": "bundle.config.items",
     "ComponentLocator": "bundle.config.locator",
+    # MONAI-compatible bundles, verification and workflows
+    "verify_metadata": "bundle.format.monai_verify",
+    "verify_net_in_out": "bundle.format.monai_verify",
+    "BundleWorkflow": "bundle.workflows.base",
+    "ConfigWorkflow": "bundle.workflows.config_workflow",
+    "PythonicWorkflow": "bundle.workflows.pythonic",
+    "create_workflow": "bundle.workflows.create",
+    "run_workflow": "bundle.workflows.create",
     # our own
+    "Bundle": "bundle.format.bundle",
+    "verify_bundle": "bundle.format.verify",
     "Config": "bundle.config.engine",
     "SafePolicy": "bundle.config.safety",
     "BundleError": "bundle.errors",

@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("bundle.cli.verify:verify", "check a bundle folder and report every problem (layout, metadata, configs, network, weights)"),
     "verify_metadata": ("bundle.cli.verify:verify_metadata", "validate metadata against the schema its URL names (MONAI's command; offline)"),
     "verify_net_in_out": ("bundle.cli.verify:verify_net_in_out", "check a network's input and output against the metadata (MONAI's command)"),
+    "run": ("bundle.cli.run:run", "run a bundle's workflow: run BUNDLE_DIR CONFIG, or MONAI's run --config_file ..."),
+    "run_workflow": ("bundle.cli.run:run_workflow", "run a workflow class (ConfigWorkflow, or a dotted path) with its arguments"),
 }
 
 USAGE = """usage: bundle COMMAND [ARGS] [--ID VALUE ...]

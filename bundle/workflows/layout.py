@@ -1,0 +1,126 @@
+"""Which config files a bundle folder's named configs are: ``zoo/NAME`` + ``inference`` ->
+``zoo/NAME/configs/inference.json``, and under ``torchrun`` the bundle's ``multi_gpu_<name>``
+layered on top."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from bundle.errors import FormatError, did_you_mean
+from bundle.workflows.base import BundleFileNotFoundError
+
+__all__ = [
+    "CONFIG_SUFFIXES", "MULTI_PROCESS_PREFIX", "config_names", "find_config", "bundle_config_files", "world_size",
+]  # fmt: skip
+
+logger = logging.getLogger(__name__)
+
+CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
+MULTI_PROCESS_PREFIX = "multi_gpu_"
+_NOT_RUNNABLE = ("metadata", "logging")
+
+
+def world_size(environ: Mapping[str, str] | None = None) -> int:
+    """The number of processes ``torchrun`` started (``WORLD_SIZE``), 1 outside ``torchrun``."""
+    value = (os.environ if environ is None else environ).get("WORLD_SIZE", "1")
+    try:
+        return max(int(value), 1)
+    except ValueError:
+        return 1
+
+
+def config_names(bundle_dir: str | os.PathLike) -> list[str]:
+    """The runnable configs of a bundle: the names of ``configs/*.{json,yaml,yml}`` but metadata
+    and logging, sorted."""
+    configs = Path(bundle_dir) / "configs"
+    if not configs.is_dir():
+        return []
+    names = {p.stem for p in configs.iterdir() if p.suffix.lower() in CONFIG_SUFFIXES and p.is_file()}
+    return sorted(names - set(_NOT_RUNNABLE))
+
+
+def find_config(bundle_dir: str | os.PathLike, name: str) -> Path:
+    """The file of config ``name`` (``inference`` or ``inference.yaml``) in ``bundle_dir/configs``.
+
+    Raises:
+        FormatError: no such config (the message lists those there), or two files for one name.
+    """
+    configs = Path(bundle_dir) / "configs"
+    name = str(name)
+    candidates = [configs / name] if Path(name).suffix.lower() in CONFIG_SUFFIXES else [
+        configs / f"{name}{suffix}" for suffix in CONFIG_SUFFIXES
+    ]
+    found = [c for c in candidates if c.is_file()]
+    if len(found) > 1:
+        raise FormatError(
+            f"config '{name}' of bundle '{bundle_dir}' is ambiguous: {', '.join(str(f) for f in found)}",
+            hint=f"name the file, e.g. '{found[0].name}'",
+        )
+    if not found:
+        there = config_names(bundle_dir)
+        listing = ", ".join(there) if there else "none"
+        near = did_you_mean(Path(name).stem, there)
+        raise BundleFileNotFoundError(
+            f"bundle '{bundle_dir}' has no config '{name}' (configs there: {listing})",
+            hint=near or f"configs are files {configs}{os.sep}NAME.json / NAME.yaml",
+        )
+    return found[0]
+
+
+def bundle_config_files(bundle_dir: str | os.PathLike, names: Sequence[str], *, processes: int = 1) -> list[str]:
+    """The config files to merge for ``names`` of a bundle folder, in order.
+
+    With more than one process (``torchrun``), each config ``<name>`` is followed by the bundle's
+    ``multi_gpu_<name>`` config when there is one (and it is not named already), as MONAI users
+    write ``--config_file "['configs/train.json','configs/multi_gpu_train.json']"`` by hand.
+
+    Args:
+        bundle_dir: the bundle folder (holding ``configs/``).
+        names: config names (``train``) or file names (``train.yaml``), merged in order.
+        processes: the number of processes (``world_size()``).
+
+    Raises:
+        BundleFileNotFoundError: the folder or a config does not exist (with the configs there).
+        FormatError: the folder is not a bundle, or no config is named.
+
+    Example:
+        >>> bundle_config_files("zoo/spleen", ["train"], processes=2)
+        ['zoo/spleen/configs/train.json', 'zoo/spleen/configs/multi_gpu_train.json']
+    """
+    folder = Path(bundle_dir)
+    if not folder.is_dir():
+        raise BundleFileNotFoundError(f"bundle folder '{bundle_dir}' does not exist", hint="check the path")
+    if not (folder / "configs").is_dir():
+        raise FormatError(
+            f"'{bundle_dir}' is not a bundle: it has no configs/ folder", hint="give the bundle's top folder"
+        )
+    if not names:
+        there = config_names(folder)
+        raise FormatError(
+            f"no config named to run in bundle '{bundle_dir}'",
+            hint=f"name one or more after the folder, e.g. '{there[0]}'; configs there: {', '.join(there)}"
+            if there else "the bundle has no configs",
+        )
+    files = [find_config(folder, n) for n in names]
+    if processes > 1:
+        layered: list[Path] = []
+        for f in files:
+            layered.append(f)
+            if f.stem.startswith(MULTI_PROCESS_PREFIX):
+                continue
+            extra = _multi_process_config(folder, f.stem)
+            if extra is not None and extra not in files:
+                logger.info("%d processes: layering '%s' on top of '%s'", processes, extra, f)
+                layered.append(extra)
+        files = layered
+    return [str(f) for f in files]
+
+
+def _multi_process_config(folder: Path, stem: str) -> Path | None:
+    try:
+        return find_config(folder, MULTI_PROCESS_PREFIX + stem)
+    except BundleFileNotFoundError:
+        return None
