@@ -11,12 +11,15 @@ def write_atomic(path: str | os.PathLike, data: str | bytes, *, encoding: str = 
     """Write ``data`` to ``path``: the old content (if any) stays whole until the new one is complete.
 
     The temporary file lives in the same folder (so the rename is atomic) and is removed if
-    anything fails.
+    anything fails. The file gets the mode a plain ``open`` would give it (the replaced file's, or
+    0o666 less the umask), not ``mkstemp``'s owner-only 0o600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _mode_for(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode(encoding) if isinstance(data, str) else data)
             f.flush()
@@ -28,3 +31,12 @@ def write_atomic(path: str | os.PathLike, data: str | bytes, *, encoding: str = 
         except FileNotFoundError:
             pass
         raise
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0o22)  # reading the umask means setting it; put it straight back
+        os.umask(umask)
+        return 0o666 & ~umask
