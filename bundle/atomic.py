@@ -17,6 +17,8 @@ def write_atomic(path: str | os.PathLike, data: str | bytes, *, encoding: str = 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); give it the mode open() would have (0666 less umask)
+        os.chmod(tmp, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode(encoding) if isinstance(data, str) else data)
             f.flush()
@@ -28,3 +30,10 @@ def write_atomic(path: str | os.PathLike, data: str | bytes, *, encoding: str = 
         except FileNotFoundError:
             pass
         raise
+
+
+def current_umask() -> int:
+    """The process's file-creation mask (read by setting it and putting it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
