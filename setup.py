@@ -1,6 +1,7 @@
 """Packaging detail pyproject.toml cannot express: the top-level ``schemas/`` folder ships inside the
 package as ``bundle/schemas/`` (``bundle.format.schemas`` finds it there in a wheel, and at the
-repository's top level in a source checkout or an editable install)."""
+repository's top level in a source checkout or an editable install); the bundle templates of
+``bundle init`` (``bundle/format/templates/<name>/``, every file of them) ship as package data."""
 
 from pathlib import Path
 
@@ -11,8 +12,21 @@ SCHEMA_PACKAGES = ["bundle.schemas"] + [
     f"bundle.schemas.{d.name}" for d in sorted(Path(__file__).parent.joinpath("schemas").iterdir()) if d.is_dir()
 ]
 
+# the templates of `bundle init`: bundle/format/templates/<name>/ and every folder under it are data-only
+# packages (setuptools treats every folder in a package as a package), each shipping all its files
+TEMPLATES = Path(__file__).parent / "bundle" / "format" / "templates"
+TEMPLATE_PACKAGES = [
+    ".".join(("bundle", "format", "templates", *d.relative_to(TEMPLATES).parts)).rstrip(".")
+    for d in sorted([TEMPLATES, *TEMPLATES.rglob("*")])
+    if d.is_dir() and d.name != "__pycache__"
+]
+
 setup(
-    packages=find_packages(include=["bundle", "bundle.*"]) + SCHEMA_PACKAGES,
+    packages=sorted(set(find_packages(include=["bundle", "bundle.*"])) | set(TEMPLATE_PACKAGES)) + SCHEMA_PACKAGES,
     package_dir={"bundle.schemas": "schemas"},
-    package_data={"bundle": ["py.typed"], **{name: ["*.json"] for name in SCHEMA_PACKAGES}},
+    package_data={
+        "bundle": ["py.typed"],
+        **{name: ["*"] for name in TEMPLATE_PACKAGES},
+        **{name: ["*.json"] for name in SCHEMA_PACKAGES},
+    },
 )

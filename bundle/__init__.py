@@ -21,6 +21,7 @@ _LAZY = {
     # MONAI-compatible bundles, verification and workflows
     "verify_metadata": "bundle.format.monai_verify",
     "verify_net_in_out": "bundle.format.monai_verify",
+    "init_bundle": "bundle.format.init",
     "BundleWorkflow": "bundle.workflows.base",
     "ConfigWorkflow": "bundle.workflows.config_workflow",
     "PythonicWorkflow": "bundle.workflows.pythonic",

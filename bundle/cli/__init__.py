@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("bundle.cli.verify:verify", "check a bundle folder and report every problem (layout, metadata, configs, network, weights)"),
     "verify_metadata": ("bundle.cli.verify:verify_metadata", "validate metadata against the schema its URL names (MONAI's command; offline)"),
     "verify_net_in_out": ("bundle.cli.verify:verify_net_in_out", "check a network's input and output against the metadata (MONAI's command)"),
+    "init": ("bundle.cli.init:init", "create a bundle folder from a template (segmentation, classification) that verifies and runs"),
+    "init_bundle": ("bundle.cli.init:init", "MONAI's name for init: init_bundle DIR [CKPT_FILE] [--dataset_license] ..."),
     "run": ("bundle.cli.run:run", "run a bundle's workflow: run BUNDLE_DIR CONFIG, or MONAI's run --config_file ..."),
     "run_workflow": ("bundle.cli.run:run_workflow", "run a workflow class (ConfigWorkflow, or a dotted path) with its arguments"),
 }

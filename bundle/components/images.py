@@ -2,10 +2,11 @@
 
 Formats (chosen by the file suffix):
 
-* ``.csv``: a header row, then one image per row. A ``label`` column holds the class; optional
-  ``split`` and ``name`` columns; every other column is a pixel value, row-major.
+* ``.csv``: a header row, then one image per row. A ``label`` column holds the class (without
+  one the images are unlabelled, for inference); optional ``split`` and ``name`` columns; every
+  other column is a pixel value, row-major.
 * ``.pt``: a dict saved with ``torch.save`` and read with ``weights_only=True`` (no code is
-  unpickled): ``{"images": (N, H, W) or (N, C, H, W), "labels": (N,), "splits": [str] * N
+  unpickled): ``{"images": (N, H, W) or (N, C, H, W), "labels": (N,) (optional), "splits": [str] * N
   (optional), "names": [str] * N (optional)}``, or ``{split: {"images": ..., "labels": ...}}``.
 """
 
@@ -30,10 +31,8 @@ def _read_csv(path: Path) -> dict[str, Any]:
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
         header = next(reader, None)
-        if not header or "label" not in header:
-            raise FormatError(
-                f"'{path}' has no header row with a 'label' column", hint="start the file with e.g. label,p0,p1,..."
-            )
+        if not header:
+            raise FormatError(f"'{path}' has no header row", hint="start the file with e.g. label,p0,p1,...")
         columns = {name: i for i, name in enumerate(header)}
         pixels = [i for i, name in enumerate(header) if name not in _RESERVED]
         rows, labels, splits, names = [], [], [], []
@@ -44,7 +43,8 @@ def _read_csv(path: Path) -> dict[str, Any]:
                 raise FormatError(f"'{path}' line {number}: {len(row)} values, but the header names {len(header)}")
             try:
                 rows.append([float(row[i]) for i in pixels])
-                labels.append(int(row[columns["label"]]))
+                if "label" in columns:
+                    labels.append(int(row[columns["label"]]))
             except ValueError as err:
                 raise FormatError(f"'{path}' line {number}: {err}") from None
             if "split" in columns:
@@ -53,7 +53,7 @@ def _read_csv(path: Path) -> dict[str, Any]:
                 names.append(row[columns["name"]].strip())
     return {
         "images": torch.tensor(rows, dtype=torch.float32).reshape(len(rows), len(pixels)),
-        "labels": torch.tensor(labels, dtype=torch.long),
+        "labels": torch.tensor(labels, dtype=torch.long) if "label" in columns else None,
         "splits": splits or None,
         "names": names or None,
     }
@@ -68,14 +68,15 @@ def _read_pt(path: Path, split: str | None) -> dict[str, Any]:
         raise FormatError(f"'{path}' holds a {type(data).__name__}, not a dict with 'images' and 'labels'")
     if "images" not in data and split is not None and isinstance(data.get(split), dict):
         part = data[split]
-        count = len(part.get("labels", ()))
+        count = len(part.get("images", ()))
         data = {**part, "splits": [split] * count}
-    if "images" not in data or "labels" not in data:
-        raise FormatError(f"'{path}' has no 'images' and 'labels' (keys: {sorted(map(str, data))})")
+    if "images" not in data:
+        raise FormatError(f"'{path}' has no 'images' (keys: {sorted(map(str, data))})")
     images = torch.as_tensor(data["images"])
+    labels = data.get("labels")
     return {
         "images": images.float() if images.is_floating_point() else images.to(torch.float32),
-        "labels": torch.as_tensor(data["labels"]).long().reshape(-1),
+        "labels": torch.as_tensor(labels).long().reshape(-1) if labels is not None else None,
         "splits": data.get("splits"),
         "names": data.get("names"),
     }
@@ -84,7 +85,8 @@ def _read_pt(path: Path, split: str | None) -> dict[str, Any]:
 class ImageTableDataset(Dataset):
     """Labelled 2D images from a ``.csv`` or ``.pt`` file (see the module docstring for the layout).
 
-    Each sample is ``{"image": float32 (C, H, W), "label": int64 scalar, "name": str}``. Pixels are
+    Each sample is ``{"image": float32 (C, H, W), "label": int64 scalar, "name": str}`` (no
+    ``"label"`` when the file has no labels: evaluators then predict without scoring). Pixels are
     mapped from ``value_range`` to [0, 1], then standardised: ``(x - mean) / std``.
 
     Args:
@@ -129,7 +131,7 @@ class ImageTableDataset(Dataset):
         else:
             raise FormatError(f"'{self.path}': unknown image table format '{suffix}'", hint="use a .csv or .pt file")
         images, labels = data["images"], data["labels"]
-        if len(images) != len(labels):
+        if labels is not None and len(images) != len(labels):
             raise FormatError(f"'{self.path}' has {len(images)} images but {len(labels)} labels")
         for key in ("splits", "names"):
             if data[key] is not None and len(data[key]) != len(images):
@@ -147,7 +149,7 @@ class ImageTableDataset(Dataset):
         else:
             names = [f"{split or 'image'}_{n:05d}" for n in range(len(keep))]
         self.images = self._shape(images[keep], image_shape)
-        self.labels = labels[keep]
+        self.labels = labels[keep] if labels is not None else None
         self.names = names
         if value_range is not None:
             low, high = (float(v) for v in value_range)
@@ -179,13 +181,15 @@ class ImageTableDataset(Dataset):
         return images.reshape(count, *shape)
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.images)
 
     def __getitem__(self, index: int) -> Any:
-        item = {"image": self.images[index], "label": self.labels[index], "name": self.names[index]}
+        item = {"image": self.images[index], "name": self.names[index]}
+        if self.labels is not None:
+            item["label"] = self.labels[index]
         return self.transform(item) if self.transform is not None else item
 
     @property
     def num_classes(self) -> int:
-        """One more than the largest label (0 when empty)."""
-        return int(self.labels.max()) + 1 if len(self.labels) else 0
+        """One more than the largest label (0 when empty or unlabelled)."""
+        return int(self.labels.max()) + 1 if self.labels is not None and len(self.labels) else 0

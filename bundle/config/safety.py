@@ -64,9 +64,10 @@ _TORCH_DTYPES = (
     "int8", "int16", "int32", "int64", "uint8", "long", "int", "short", "bool",
 )  # fmt: skip
 _TORCH_VALUES = (
-    # devices, types and process state that is read, not changed
+    # devices, types and process state that is read, or set without reaching outside the process
     "device", "dtype", "Tensor", "Size", "cuda.is_available", "cuda.device_count", "cuda.current_device",
     "cuda.set_device", "cuda.empty_cache", "backends.mps.is_available",
+    "get_num_threads", "set_num_threads",  # intra-op threads: speed and bit-for-bit reproducibility
     "distributed.is_available", "distributed.is_initialized", "distributed.get_rank",
     "distributed.get_world_size",
     # building tensors and pure tensor math (lambdas in post-processing use these)

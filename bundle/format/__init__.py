@@ -18,6 +18,8 @@ _LAZY = {
     "verify_bundle": "bundle.format.verify",
     "verify_metadata": "bundle.format.monai_verify",
     "verify_net_in_out": "bundle.format.monai_verify",
+    "init_bundle": "bundle.format.init",
+    "list_templates": "bundle.format.init",
     "load_schema": "bundle.format.schemas",
     "schema_for_url": "bundle.format.schemas",
 }

@@ -1,6 +1,6 @@
 """Which config files a bundle folder's named configs are: ``zoo/NAME`` + ``inference`` ->
-``zoo/NAME/configs/inference.json``, and under ``torchrun`` the bundle's ``multi_gpu_<name>``
-layered on top."""
+``zoo/NAME/configs/inference.json``; a config that extends another (``evaluate`` on ``train``)
+loaded after its base; and under ``torchrun`` the bundle's ``multi_gpu_<name>`` layered on top."""
 
 from __future__ import annotations
 
@@ -73,6 +73,12 @@ def find_config(bundle_dir: str | os.PathLike, name: str) -> Path:
 def bundle_config_files(bundle_dir: str | os.PathLike, names: Sequence[str], *, processes: int = 1) -> list[str]:
     """The config files to merge for ``names`` of a bundle folder, in order.
 
+    A config that extends another (a *layer*: it sets nested ids such as ``validate::dataset::split``
+    whose top-level id it does not define, as MONAI's ``evaluate.json`` does on ``train.json``) is
+    preceded by its base when the base is not named before it: ``X`` for ``multi_gpu_X`` and
+    ``X_suffix`` (``inference_trt`` on ``inference``), else ``train``. So ``evaluate`` alone runs
+    as MONAI users write ``--config_file "['configs/train.json','configs/evaluate.json']"``.
+
     With more than one process (``torchrun``), each config ``<name>`` is followed by the bundle's
     ``multi_gpu_<name>`` config when there is one (and it is not named already), as MONAI users
     write ``--config_file "['configs/train.json','configs/multi_gpu_train.json']"`` by hand.
@@ -89,6 +95,8 @@ def bundle_config_files(bundle_dir: str | os.PathLike, names: Sequence[str], *, 
     Example:
         >>> bundle_config_files("zoo/spleen", ["train"], processes=2)
         ['zoo/spleen/configs/train.json', 'zoo/spleen/configs/multi_gpu_train.json']
+        >>> bundle_config_files("zoo/spleen", ["evaluate"])
+        ['zoo/spleen/configs/train.json', 'zoo/spleen/configs/evaluate.json']
     """
     folder = Path(bundle_dir)
     if not folder.is_dir():
@@ -104,7 +112,14 @@ def bundle_config_files(bundle_dir: str | os.PathLike, names: Sequence[str], *, 
             hint=f"name one or more after the folder, e.g. '{there[0]}'; configs there: {', '.join(there)}"
             if there else "the bundle has no configs",
         )
-    files = [find_config(folder, n) for n in names]
+    files: list[Path] = []
+    for name in names:
+        found = find_config(folder, name)
+        for base in _bases(folder, found):
+            if base not in files:
+                logger.info("'%s' extends '%s': loading that first", found, base)
+                files.append(base)
+        files.append(found)
     if processes > 1:
         layered: list[Path] = []
         for f in files:
@@ -117,6 +132,39 @@ def bundle_config_files(bundle_dir: str | os.PathLike, names: Sequence[str], *, 
                 layered.append(extra)
         files = layered
     return [str(f) for f in files]
+
+
+def _layer_roots(path: Path) -> set[str]:
+    """Top-level ids that the nested-id keys of a config file set but the file does not define."""
+    from bundle.config.loader import load_file
+    from bundle.config.syntax import MERGE, split_id
+
+    data = load_file(path)
+    if not isinstance(data, dict):
+        return set()
+    roots = {split_id(str(k).lstrip(MERGE))[0] for k in data if len(split_id(str(k).lstrip(MERGE))) > 1}
+    return roots - {str(k).lstrip(MERGE) for k in data}
+
+
+def _bases(folder: Path, path: Path, seen: tuple[Path, ...] = ()) -> list[Path]:
+    """The configs ``path`` extends, deepest first (empty unless it is a layer)."""
+    if not _layer_roots(path):
+        return []
+    stem = path.stem
+    names = [stem[len(MULTI_PROCESS_PREFIX):]] if stem.startswith(MULTI_PROCESS_PREFIX) else []
+    parts = stem.split("_")
+    names += ["_".join(parts[:k]) for k in range(len(parts) - 1, 0, -1)] + ["train"]
+    for name in dict.fromkeys(names):
+        if not name or name == stem:
+            continue
+        try:
+            base = find_config(folder, name)
+        except BundleFileNotFoundError:
+            continue
+        if base == path or base in seen:
+            return []
+        return _bases(folder, base, (*seen, path)) + [base]
+    return []
 
 
 def _multi_process_config(folder: Path, stem: str) -> Path | None:

@@ -127,10 +127,22 @@ def test_csv_names_and_shapes(tmp_path):
         ImageTableDataset(path)
 
 
+def test_csv_without_labels_is_unlabelled(tmp_path):
+    path = _write_csv(tmp_path / "t.csv", ["a,0,16,8,4", "b,16,16,0,0"], header="name,p0,p1,p2,p3")
+    data = ImageTableDataset(path, value_range=[0, 16])
+    assert len(data) == 2 and data.num_classes == 0 and data.labels is None
+    assert set(data[1]) == {"image", "name"} and data[1]["name"] == "b"
+    pt = tmp_path / "t.pt"
+    torch.save({"images": torch.zeros(3, 2, 2)}, pt)
+    assert len(ImageTableDataset(pt)) == 3 and "label" not in ImageTableDataset(pt)[0]
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(FormatError, match="no header row"):
+        ImageTableDataset(tmp_path / "empty.csv")
+
+
 @pytest.mark.parametrize(
     "rows, header, kwargs, match",
     [
-        pytest.param(["1,2,3"], "x,y,z", {}, "'label' column", id="no-label"),
         pytest.param(["train,1,0,0"], None, {}, "values, but the header", id="short-row"),
         pytest.param(["train,x,0,0,0,0"], None, {}, "line 2", id="not-a-number"),
         pytest.param(["train,1,0,0,0,0"], None, {"split": "val"}, r"splits: \['train'\]", id="unknown-split"),

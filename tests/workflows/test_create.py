@@ -153,6 +153,42 @@ def test_bundle_config_files(multi, names, processes, expected):
     assert [f.rsplit("/", 1)[1] for f in files] == expected
 
 
+@pytest.fixture
+def layered(make_bundle):
+    return make_bundle({
+        "train": {"validate": {"split": "val"}, "run": "train"},
+        "evaluate": {"validate::split": "test", "run": "evaluate"},
+        "multi_gpu_train": {"initialize": []},
+        "multi_gpu_evaluate": {"validate#split": "all"},
+        "inference": {"run": "infer"},
+        "inference_trt": {"+handlers": [], "network_def::mode": "trt"},
+        "standalone": {"validate": {"split": "x"}, "validate::split": "y"},
+    }, name="layered")
+
+
+@pytest.mark.parametrize(
+    "names, processes, expected",
+    [
+        (["evaluate"], 1, ["train.json", "evaluate.json"]),
+        (["train", "evaluate"], 1, ["train.json", "evaluate.json"]),
+        (["evaluate"], 2, ["train.json", "multi_gpu_train.json", "evaluate.json", "multi_gpu_evaluate.json"]),
+        (["multi_gpu_evaluate"], 1, ["train.json", "evaluate.json", "multi_gpu_evaluate.json"]),
+        (["inference_trt"], 1, ["inference.json", "inference_trt.json"]),
+        (["train"], 1, ["train.json"]),
+        (["standalone"], 1, ["standalone.json"]),
+    ],
+    ids=["evaluate-on-train", "base-named", "torchrun", "chain", "suffix-base", "not-a-layer", "own-root"],
+)
+def test_a_layer_is_loaded_after_its_base(layered, names, processes, expected):
+    files = bundle_config_files(layered, names, processes=processes)
+    assert [f.rsplit("/", 1)[1] for f in files] == expected
+
+
+def test_a_layer_without_a_base_is_left_alone(make_bundle):
+    root = make_bundle({"evaluate": {"validate::split": "test"}, "inference": {}}, name="nobase")
+    assert [f.rsplit("/", 1)[1] for f in bundle_config_files(root, ["evaluate"])] == ["evaluate.json"]
+
+
 def test_layering_is_logged(multi, caplog):
     with caplog.at_level(logging.INFO, logger="bundle"):
         bundle_config_files(multi, ["train"], processes=2)
