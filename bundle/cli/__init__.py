@@ -123,7 +123,8 @@ def report(err: BaseException) -> int:
         print(f"error: {err}", file=sys.stderr)
         cause = err.__cause__
         if cause is not None and os.environ.get("BUNDLE_DEBUG", "") in ("", "0"):
-            print(f"  caused by: {type(cause).__name__}: {cause}", file=sys.stderr)
+            if str(cause) not in str(err):  # not when the message already quotes it
+                print(f"  caused by: {type(cause).__name__}: {cause}", file=sys.stderr)
             print("  (set BUNDLE_DEBUG=1 for the full traceback)", file=sys.stderr)
         return 1
     if isinstance(err, SystemExit):
