@@ -18,9 +18,10 @@ class TrainingLoop(EventEngine):
 
     Under a process group (``init_distributed``), ``run()`` wraps the network in
     ``DistributedDataParallel`` (gradients averaged over ranks; the caller's ``network`` object
-    is left unwrapped, so evaluators and checkpoints use it directly) and calls the loader's
-    ``sampler.set_epoch`` every epoch. ``run()`` may be called again after ``max_epochs`` is
-    raised: it goes on from ``state.epoch``.
+    is left unwrapped, so evaluators and checkpoints use it directly), calls the loader's
+    ``sampler.set_epoch`` every epoch, and copies rank 0's buffers (batch-norm statistics) to
+    every rank after each epoch, so all ranks hold the same model when handlers run. ``run()``
+    may be called again after ``max_epochs`` is raised: it goes on from ``state.epoch``.
 
     Argument names follow MONAI's ``SupervisedTrainer`` where they mean the same, so a bundle's
     ``train::trainer::max_epochs``, ``train::handlers`` and ``train::inferer`` ids fit.
@@ -157,7 +158,22 @@ class TrainingLoop(EventEngine):
                 break
         sums = all_reduce_sum(torch.stack([total, torch.tensor(float(count), dtype=torch.float64)]))
         state.epoch_loss = float(sums[0] / sums[1]) if sums[1] > 0 else None
+        self._share_buffers()
         self.fire(EngineEvent.EPOCH_COMPLETED)
+
+    def _share_buffers(self) -> None:
+        """Give every rank rank 0's buffers (batch-norm running statistics) at the end of an epoch.
+
+        DistributedDataParallel broadcasts them before each forward pass, so after the last step
+        each rank holds its own update: validation would score a different model on each rank,
+        none of them exactly the one rank 0 saves.
+        """
+        if distributed_world_size() <= 1:
+            return
+        import torch.distributed as dist
+
+        for buffer in self.network.buffers():
+            dist.broadcast(buffer.data, src=0)
 
     def _step(self, model: nn.Module, batch: Any) -> torch.Tensor:
         inputs, targets = self._split_batch(batch)
