@@ -183,3 +183,26 @@ def test_expanded_config_differs_from_input_only_by_expansion(tmp_path):
     assert parser.get("s") == "color #fff"
     assert parser.get("m") == {"b": "@a::c", "c": 1}
 
+
+
+def _instantiated_combos():
+    for param in _combos():
+        bundle, combo = param.values
+        if combo.get("instantiated"):
+            yield param
+
+
+@pytest.mark.monai
+@pytest.mark.parametrize("bundle, combo", list(_instantiated_combos()))
+def test_same_instantiated_types(bundle, combo):
+    """Every top-level component MONAI builds (on CPU, without data files) is built by our engine
+    as an object of the same type; short names resolve through MONAI's namespaces."""
+    pytest.importorskip("monai")
+    pytest.importorskip("nibabel")  # SaveImaged/LoadImaged writers and readers
+    pytest.importorskip("ignite")  # monai.engines and monai.handlers
+    parser = parse_combo(bundle, combo["files"], bundle_root=str(COMPAT / "bundles" / bundle))
+    got = {}
+    for id in combo["instantiated"]:
+        obj = parser.get_parsed_content(id)
+        got[id] = f"{type(obj).__module__}.{type(obj).__qualname__}"
+    assert got == combo["instantiated"]
