@@ -20,6 +20,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init_bundle": ("bundle.cli.init:init", "MONAI's name for init: init_bundle DIR [CKPT_FILE] [--dataset_license] ..."),
     "run": ("bundle.cli.run:run", "run a bundle's workflow: run BUNDLE_DIR CONFIG, or MONAI's run --config_file ..."),
     "run_workflow": ("bundle.cli.run:run_workflow", "run a workflow class (ConfigWorkflow, or a dotted path) with its arguments"),
+    "export": ("bundle.cli.export:export", "export a bundle's network to TorchScript or ONNX, checked against PyTorch"),
+    "ckpt_export": ("bundle.cli.export:ckpt_export", "MONAI's ckpt_export: a checkpoint to TorchScript with metadata and configs"),
+    "onnx_export": ("bundle.cli.export:onnx_export", "MONAI's onnx_export: a checkpoint to ONNX with a dynamic batch axis"),
 }
 
 USAGE = """usage: bundle COMMAND [ARGS] [--ID VALUE ...]

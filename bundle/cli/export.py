@@ -1,0 +1,140 @@
+"""The export commands: ``export`` (a bundle folder to TorchScript or ONNX, checked against PyTorch),
+and MONAI's ``ckpt_export`` and ``onnx_export`` with MONAI's argument names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def export(
+    bundle_dir: str,
+    format: str = "torchscript",
+    output: str | None = None,
+    config: str = "inference",
+    net_id: str = "network_def",
+    ckpt: str | None = None,
+    key_in_ckpt: str | None = None,
+    trace: bool = False,
+    dynamic_spatial: bool = False,
+    opset: int | None = None,
+    exporter: str = "dynamo",
+    no_verify: bool = False,
+    atol: float = 1e-4,
+    rtol: float = 1e-4,
+    overrides: dict | None = None,
+) -> int:
+    """Export a bundle's network to TorchScript or ONNX and print how its outputs compare with PyTorch's.
+
+    The export is written to a temporary file beside OUTPUT, run on inputs shaped as the metadata's
+    network_data_format says (several batch sizes; several spatial sizes with --dynamic_spatial),
+    compared with eager PyTorch, and renamed into place only when every output is within tolerance.
+    TorchScript files carry metadata.json and the config as extra files; ONNX files carry name,
+    version and network_data_format in metadata_props.
+
+    Args:
+        bundle_dir: the bundle folder.
+        format: torchscript, onnx (tensorrt needs CUDA and Torch-TensorRT).
+        output: the file to write (default models/model.ts or models/model.onnx).
+        config: the config that defines the network.
+        net_id: the network's config id.
+        ckpt: the weights file (default models/model.pt), loaded with weights_only=True.
+        key_in_ckpt: the key of the state dict in a nested checkpoint.
+        trace: TorchScript by torch.jit.trace instead of torch.jit.script.
+        dynamic_spatial: ONNX: spatial axes dynamic too (the batch axis always is).
+        opset: the ONNX opset.
+        exporter: the ONNX exporter: dynamo (default) or torchscript.
+        no_verify: skip the parity check against eager PyTorch.
+        atol: absolute tolerance of the parity check.
+        rtol: relative tolerance of the parity check.
+    """
+    from bundle.export import export_bundle
+
+    report = export_bundle(bundle_dir, format=format, output=output, config=config, net_id=net_id, checkpoint=ckpt,
+                           key_in_ckpt=key_in_ckpt, trace=trace, exporter=exporter, opset=opset,
+                           dynamic_spatial=dynamic_spatial, verify=not no_verify, atol=atol, rtol=rtol,
+                           overrides=overrides)
+    print(report.format_text())
+    return 0
+
+
+def ckpt_export(
+    net_id: str | None = None,
+    filepath: str | None = None,
+    ckpt_file: str | None = None,
+    meta_file: Any = None,
+    config_file: Any = None,
+    key_in_ckpt: str | None = None,
+    use_trace: bool | None = None,
+    input_shape: Any = None,
+    args_file: str | None = None,
+    converter_kwargs: Any = None,
+    no_verify: bool = False,
+    overrides: dict | None = None,
+) -> int:
+    """Export a checkpoint to TorchScript with metadata and configs embedded (MONAI's command).
+
+    Any --ID VALUE that is not an option overrides a config id; --bundle_root sets the folder the
+    default paths (models/model.ts, models/model.pt, configs/metadata.json) are in (default: here).
+
+    Args:
+        net_id: the network's config id (default network_def).
+        filepath: the TorchScript file to write (.ts added when it has no suffix).
+        ckpt_file: the checkpoint.
+        meta_file: the metadata file.
+        config_file: the config file(s), each embedded as <name>.json.
+        key_in_ckpt: the key of the state dict in a nested checkpoint.
+        use_trace: torch.jit.trace instead of torch.jit.script.
+        input_shape: the example input shape, e.g. "[1,1,96,96,96]".
+        args_file: a JSON/YAML file with defaults for these arguments.
+        converter_kwargs: more arguments for torch.jit.script/trace, as a dict.
+        no_verify: skip the parity check against eager PyTorch.
+    """
+    from bundle.export.monai import ckpt_export as run
+
+    report = run(net_id=net_id, filepath=filepath, ckpt_file=ckpt_file, meta_file=meta_file, config_file=config_file,
+                 key_in_ckpt=key_in_ckpt, use_trace=use_trace, input_shape=input_shape, args_file=args_file,
+                 converter_kwargs=converter_kwargs, verify=not no_verify, **(overrides or {}))
+    print(report.format_text())
+    return 0
+
+
+def onnx_export(
+    net_id: str | None = None,
+    filepath: str | None = None,
+    ckpt_file: str | None = None,
+    meta_file: Any = None,
+    config_file: Any = None,
+    key_in_ckpt: str | None = None,
+    use_trace: bool | None = None,
+    input_shape: Any = None,
+    args_file: str | None = None,
+    converter_kwargs: Any = None,
+    no_verify: bool = False,
+    overrides: dict | None = None,
+) -> int:
+    """Export a checkpoint to ONNX with a dynamic batch axis (MONAI's command).
+
+    Any --ID VALUE that is not an option overrides a config id; --bundle_root sets the folder the
+    default paths are in (default: here).
+
+    Args:
+        net_id: the network's config id (default network_def).
+        filepath: the ONNX file to write.
+        ckpt_file: the checkpoint.
+        meta_file: the metadata file.
+        config_file: the config file(s).
+        key_in_ckpt: the key of the state dict in a nested checkpoint.
+        use_trace: the TorchScript-based (tracing) exporter instead of the dynamo-based one.
+        input_shape: the example input shape, e.g. "[1,1,96,96,96]".
+        args_file: a JSON/YAML file with defaults for these arguments.
+        converter_kwargs: more arguments for torch.onnx.export, as a dict (opset_version, dynamo,
+            dynamic_spatial are read).
+        no_verify: skip the parity check against eager PyTorch.
+    """
+    from bundle.export.monai import onnx_export as run
+
+    report = run(net_id=net_id, filepath=filepath, ckpt_file=ckpt_file, meta_file=meta_file, config_file=config_file,
+                 key_in_ckpt=key_in_ckpt, use_trace=use_trace, input_shape=input_shape, args_file=args_file,
+                 converter_kwargs=converter_kwargs, verify=not no_verify, **(overrides or {}))
+    print(report.format_text())
+    return 0

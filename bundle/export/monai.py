@@ -1,0 +1,140 @@
+"""MONAI's ``ckpt_export`` and ``onnx_export``, with MONAI's argument names, on our exporters
+(every export checked against eager PyTorch, written only when it matches)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from bundle.errors import FormatError
+from bundle.export.core import FP32_TOLERANCE, export_configs
+from bundle.export.report import ExportReport
+
+__all__ = ["ckpt_export", "onnx_export"]
+
+PathLike = str | os.PathLike
+
+
+def _arguments(args_file: Any, given: dict) -> dict:
+    from bundle.format.monai_verify import _merged_args
+
+    return _merged_args(args_file, **given)
+
+
+def _meta(value: Any) -> str | None:
+    if value is None or isinstance(value, (str, os.PathLike)):
+        return None if value is None else os.fspath(value)
+    files = list(value)
+    if len(files) != 1:
+        raise FormatError(f"meta_file lists {len(files)} files; give one metadata file", hint="merge them into one")
+    return os.fspath(files[0])
+
+
+def ckpt_export(
+    net_id: str | None = None,
+    filepath: PathLike | None = None,
+    ckpt_file: str | None = None,
+    meta_file: str | Sequence[str] | None = None,
+    config_file: str | Sequence[str] | None = None,
+    key_in_ckpt: str | None = None,
+    use_trace: bool | None = None,
+    input_shape: Sequence[int] | None = None,
+    args_file: str | None = None,
+    converter_kwargs: Mapping | None = None,
+    verify: bool = True,
+    atol: float = FP32_TOLERANCE,
+    rtol: float = FP32_TOLERANCE,
+    **override: Any,
+) -> ExportReport:
+    """Export a checkpoint to TorchScript with the metadata and configs embedded (MONAI's ``ckpt_export``).
+
+    Args:
+        net_id: the network's config id (default ``network_def``).
+        filepath: the TorchScript file (default ``{bundle_root}/models/model.ts``; ``.ts`` added when
+            the name has no suffix).
+        ckpt_file: the checkpoint (default ``{bundle_root}/models/model.pt``), loaded with ``weights_only=True``.
+        meta_file: the metadata file (default ``{bundle_root}/configs/metadata.json``).
+        config_file: the config file(s), each embedded as ``<name>.json``.
+        key_in_ckpt: the key of the state dict in a nested checkpoint.
+        use_trace: ``torch.jit.trace`` instead of ``torch.jit.script``.
+        input_shape: the example input shape (default: from ``network_data_format``).
+        args_file: a JSON/YAML file with defaults for these arguments.
+        converter_kwargs: more keyword arguments for ``torch.jit.script``/``trace``.
+        verify, atol, rtol: the parity check against eager PyTorch (ours; MONAI has none).
+        override: config overrides (``bundle_root`` also sets the default paths above).
+
+    Returns:
+        The ``ExportReport``.
+
+    Raises:
+        FormatError: no config file given. Others: see ``bundle.export.export_bundle``.
+
+    Example:
+        >>> ckpt_export(config_file="configs/inference.json", bundle_root=".")
+    """
+    args = _arguments(args_file, dict(net_id=net_id, filepath=filepath, ckpt_file=ckpt_file, meta_file=meta_file,
+                                      config_file=config_file, key_in_ckpt=key_in_ckpt, use_trace=use_trace,
+                                      input_shape=input_shape, converter_kwargs=converter_kwargs, **override))
+    return _export("torchscript", args, verify=verify, atol=atol, rtol=rtol)
+
+
+def onnx_export(
+    net_id: str | None = None,
+    filepath: PathLike | None = None,
+    ckpt_file: str | None = None,
+    meta_file: str | Sequence[str] | None = None,
+    config_file: str | Sequence[str] | None = None,
+    key_in_ckpt: str | None = None,
+    use_trace: bool | None = None,
+    input_shape: Sequence[int] | None = None,
+    args_file: str | None = None,
+    converter_kwargs: Mapping | None = None,
+    verify: bool = True,
+    atol: float = FP32_TOLERANCE,
+    rtol: float = FP32_TOLERANCE,
+    **override: Any,
+) -> ExportReport:
+    """Export a checkpoint to ONNX (MONAI's ``onnx_export``), with a dynamic batch axis.
+
+    Args:
+        use_trace: use the TorchScript-based (tracing) exporter instead of the dynamo-based one.
+        converter_kwargs: more keyword arguments for ``torch.onnx.export``; ``opset_version``,
+            ``dynamo`` (False: the TorchScript-based exporter) and ``dynamic_spatial`` are read here.
+        Others: as ``ckpt_export`` (``filepath`` defaults to ``{bundle_root}/models/model.onnx``).
+
+    Example:
+        >>> onnx_export(filepath="models/model.onnx", ckpt_file="models/model.pt",
+        ...             meta_file="configs/metadata.json", config_file="configs/inference.json")
+    """
+    args = _arguments(args_file, dict(net_id=net_id, filepath=filepath, ckpt_file=ckpt_file, meta_file=meta_file,
+                                      config_file=config_file, key_in_ckpt=key_in_ckpt, use_trace=use_trace,
+                                      input_shape=input_shape, converter_kwargs=converter_kwargs, **override))
+    return _export("onnx", args, verify=verify, atol=atol, rtol=rtol)
+
+
+def _export(format: str, args: dict, *, verify: bool, atol: float, rtol: float) -> ExportReport:
+    from bundle.format.monai_verify import _files
+
+    configs = _files(args.pop("config_file", None), "config file", "config_file")
+    root = Path(args.pop("bundle_root", None) or os.getcwd())
+    net_id = args.pop("net_id", None) or "network_def"
+    suffix = ".ts" if format == "torchscript" else ".onnx"
+    filepath = Path(args.pop("filepath", None) or root / "models" / f"model{suffix}")
+    if not filepath.suffix:
+        filepath = filepath.with_suffix(suffix)
+    ckpt = args.pop("ckpt_file", None) or root / "models" / "model.pt"
+    meta = _meta(args.pop("meta_file", None)) or root / "configs" / "metadata.json"
+    converter = dict(args.pop("converter_kwargs", None) or {})
+    use_trace = bool(args.pop("use_trace", None))
+    options: dict[str, Any] = {"trace": use_trace} if format == "torchscript" else {
+        "exporter": "torchscript" if use_trace or converter.pop("dynamo", True) is False else "dynamo",
+        "opset": converter.pop("opset_version", None),
+        "dynamic_spatial": bool(converter.pop("dynamic_spatial", False)),
+    }
+    key = args.pop("key_in_ckpt", None) or None
+    input_shape = args.pop("input_shape", None) or None
+    overrides = args  # what is left are config overrides; bundle_root is set when the config has one
+    return export_configs(configs, meta_file=meta, format=format, output=filepath, checkpoint=ckpt, net_id=net_id,
+                          bundle_root=root, key_in_ckpt=key, input_shape=input_shape, verify=verify, atol=atol,
+                          rtol=rtol, overrides=overrides or None, converter_kwargs=converter, **options)

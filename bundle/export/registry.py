@@ -1,0 +1,33 @@
+"""The table of export formats: name -> ``"module:function"``, imported only when that format is used."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+from bundle.errors import ExportError, did_you_mean
+
+__all__ = ["EXPORTERS", "get_exporter"]
+
+# Each function takes (job: ExportJob, path: Path), writes the export to ``path`` and returns a
+# callable that loads ``path`` back and runs it: inputs (tensors) -> list of numpy outputs.
+EXPORTERS: dict[str, str] = {
+    "torchscript": "bundle.export.torchscript:export_torchscript",
+    "onnx": "bundle.export.onnx:export_onnx",
+    "tensorrt": "bundle.export.tensorrt:export_tensorrt",
+}
+
+SUFFIXES: dict[str, str] = {"torchscript": ".ts", "onnx": ".onnx", "tensorrt": ".ts"}
+
+
+def get_exporter(name: str) -> Callable:
+    """The export function registered as ``name``.
+
+    Raises:
+        ExportError: no format has that name (the hint names close ones).
+    """
+    if name not in EXPORTERS:
+        raise ExportError(f"unknown export format '{name}'",
+                          hint=did_you_mean(name, EXPORTERS) or f"formats: {', '.join(EXPORTERS)}")
+    module_name, func_name = EXPORTERS[name].split(":")
+    return getattr(importlib.import_module(module_name), func_name)

@@ -1,0 +1,53 @@
+"""TorchScript export (``torch.jit.script`` or ``torch.jit.trace``), with the metadata and configs
+embedded as extra files (``extra/metadata.json``, ``extra/<config>.json`` in the archive, as MONAI does)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from bundle.export.core import ExportJob
+
+__all__ = ["export_torchscript", "read_extra_files"]
+
+
+def export_torchscript(job: "ExportJob", path: Path) -> Callable[[Any], list[Any]]:
+    """Script (or trace, with ``job.trace``) the network and save it to ``path``.
+
+    Returns:
+        A function running the saved file, loaded back with ``torch.jit.load``: input -> numpy outputs.
+    """
+    import warnings
+
+    import torch
+
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated, and chosen on purpose
+        if job.trace:
+            module = torch.jit.trace(job.network, job.example, **job.converter_kwargs)
+        else:
+            module = torch.jit.script(job.network, **job.converter_kwargs)
+        torch.jit.save(module, str(path), _extra_files=job.extra_files)
+        loaded = torch.jit.load(str(path), map_location="cpu")
+
+    def run(x: Any) -> list[Any]:
+        from bundle.export.core import _as_numpy
+
+        with torch.no_grad():
+            return _as_numpy(loaded(x))
+
+    return run
+
+
+def read_extra_files(path: str | Path, names: tuple[str, ...] = ("metadata.json",)) -> dict[str, str]:
+    """The extra files ``names`` of a TorchScript file, as text (what ``torch.jit.load`` reads back).
+
+    Example:
+        >>> read_extra_files("models/model.ts", ("metadata.json", "inference.json"))["metadata.json"]
+    """
+    import torch
+
+    extra = {name: "" for name in names}
+    torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    return {k: v.decode() if isinstance(v, bytes) else v for k, v in extra.items()}
