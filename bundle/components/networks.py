@@ -93,10 +93,10 @@ class CompactUNet(nn.Module):
             self.encoders.append(_ConvBlock(spatial_dims, previous, width, norm, dropout))
             previous = width
         self.pool = pool(2)
-        self.ups = nn.ModuleList(up(widths[i + 1], widths[i], 2, stride=2) for i in range(len(widths) - 1))
-        self.decoders = nn.ModuleList(
-            _ConvBlock(spatial_dims, 2 * widths[i], widths[i], norm, dropout) for i in range(len(widths) - 1)
-        )
+        # deepest level first, the order forward uses them (plain iteration keeps it scriptable)
+        levels = list(reversed(range(len(widths) - 1)))
+        self.ups = nn.ModuleList(up(widths[i + 1], widths[i], 2, stride=2) for i in levels)
+        self.decoders = nn.ModuleList(_ConvBlock(spatial_dims, 2 * widths[i], widths[i], norm, dropout) for i in levels)
         self.head = conv(widths[0], out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -106,10 +106,10 @@ class CompactUNet(nn.Module):
                 x = self.pool(x)
             x = encoder(x)
             skips.append(x)
-        for i in reversed(range(len(self.ups))):
-            skip = skips[i]
-            x = self.ups[i](x, output_size=skip.shape[2:])
-            x = self.decoders[i](torch.cat([skip, x], dim=1))
+        for j, (up, decoder) in enumerate(zip(self.ups, self.decoders)):
+            skip = skips[len(skips) - 2 - j]
+            x = up(x, output_size=skip.shape[2:])
+            x = decoder(torch.cat([skip, x], dim=1))
         return self.head(x)
 
 

@@ -125,3 +125,11 @@ def test_classifier_size_and_arguments():
     assert CompactCNN(in_channels=3, num_classes=4, channels=(8,), norm="none")(torch.zeros(2, 3, 9, 9)).shape == (2, 4)
     with pytest.raises(ValueError, match="norm"):
         CompactCNN(norm="instance")
+
+
+@pytest.mark.parametrize("spatial_dims, channels", [(2, (8, 16, 32)), (3, (8, 16)), (3, (4, 8, 16, 32))])
+def test_unet_scripts_to_the_same_outputs(spatial_dims, channels):
+    net = CompactUNet(spatial_dims=spatial_dims, in_channels=1, out_channels=3, channels=channels).eval()
+    x = torch.randn(2, 1, *([17, 20, 19][:spatial_dims]))
+    with torch.no_grad():
+        assert torch.equal(torch.jit.script(net)(x), net(x))
