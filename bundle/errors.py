@@ -225,6 +225,13 @@ class FormatError(BundleError, ValueError):
     """A bundle's layout, metadata or files are wrong."""
 
 
+class BundleFileNotFoundError(FormatError, FileNotFoundError):
+    """A bundle file that was asked for (a config, metadata, a logging file) does not exist.
+
+    A ``FileNotFoundError`` too, so code written for MONAI's ``FileNotFoundError`` still catches it.
+    """
+
+
 class ZooError(BundleError):
     """The zoo index, a download, or the cache failed."""
 

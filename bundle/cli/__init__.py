@@ -3,7 +3,6 @@ errors become messages and exit codes."""
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 from typing import Callable, Sequence
@@ -83,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_command(name: str, args: list[str]) -> int:
     func = load_command(name)
+    import inspect  # here, not at the top: --help needs none of it
+
     params = inspect.signature(func).parameters
     takes_overrides = "overrides" in params
     if takes_overrides and not any(a in ("-h", "--help") for a in args):
@@ -105,6 +106,8 @@ def _silent(result: object) -> None:
 def _with_overrides(func: Callable, overrides: dict) -> Callable:
     def call(*a, **kw):
         return func(*a, overrides=overrides, **kw)
+
+    import inspect
 
     call.__signature__ = inspect.signature(func).replace(  # type: ignore[attr-defined]
         parameters=[p for n, p in inspect.signature(func).parameters.items() if n != "overrides"]

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from bundle.format.large_files import LargeFile
     from bundle.format.scripts import BundleScripts
 
-__all__ = ["Bundle", "CONFIG_SUFFIXES", "METADATA"]
+__all__ = ["Bundle", "CONFIG_SUFFIXES", "METADATA", "config_names", "find_config"]
 
 METADATA = "configs/metadata.json"
 CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
@@ -140,47 +140,17 @@ class Bundle:
     # --- configs -------------------------------------------------------------------------------
 
     def config_names(self) -> list[str]:
-        """The names of the bundle's configs (file names without suffix), sorted; metadata excluded."""
-        names = {p.stem for p in self.config_files()}
-        names.discard("metadata")
-        return sorted(names)
+        """The names of the bundle's configs (file names without suffix), sorted; metadata and
+        logging excluded."""
+        return config_names(self.root)
 
     def config_files(self) -> list[Path]:
         """Every ``.json``/``.yaml``/``.yml`` file in ``configs/`` (metadata included), sorted."""
-        folder = self.root / "configs"
-        return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in CONFIG_SUFFIXES)
+        return _config_files(self.root / "configs")
 
     def config_path(self, name: str) -> Path:
-        """The file of config ``name``: ``configs/{name}.json``, ``.yaml`` or ``.yml``.
-
-        ``name`` may carry its suffix (``"train.yaml"``).
-
-        Raises:
-            FormatError: no such config (the message lists the configs there is), or two files
-                with different suffixes have that name.
-        """
-        stem, suffix = os.path.splitext(name)
-        if suffix.lower() in CONFIG_SUFFIXES:
-            candidates = [self.root / "configs" / name]
-        else:
-            stem = name
-            candidates = [self.root / "configs" / f"{stem}{s}" for s in CONFIG_SUFFIXES]
-        if "/" in stem or "\\" in stem or stem in ("", ".", ".."):
-            raise FormatError(f"'{name}' is not a config name", hint="give a name such as 'inference' or 'train'")
-        found = [c for c in candidates if c.is_file()]
-        if len(found) > 1:
-            raise FormatError(
-                f"config '{stem}' exists twice: {', '.join('configs/' + f.name for f in found)}",
-                location=Location(str(found[1])), hint="keep one of the files",
-            )
-        if not found:
-            from bundle.errors import did_you_mean
-
-            names = self.config_names()
-            listing = ", ".join(names) if names else "none"
-            hint = did_you_mean(stem, names) or f"the bundle's configs are: {listing}"
-            raise FormatError(f"bundle '{self.name}' has no config '{stem}' in configs/ (it has: {listing})", hint=hint)
-        return found[0]
+        """The file of config ``name``: ``configs/{name}.json``, ``.yaml`` or ``.yml`` (see ``find_config``)."""
+        return find_config(self.root, name)
 
     def load_config(
         self,
@@ -287,3 +257,56 @@ class Bundle:
         from bundle.format.large_files import read_large_files
 
         return read_large_files(self.root)
+
+
+# --- configs by name (also for folders without metadata: ``bundle run DIR CONFIG``) -----------
+
+_NOT_RUNNABLE = ("metadata", "logging")
+
+
+def _config_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in CONFIG_SUFFIXES)
+
+
+def config_names(bundle_dir: str | os.PathLike) -> list[str]:
+    """The runnable configs of a bundle folder: the names of ``configs/*.{json,yaml,yml}`` but
+    metadata and logging, sorted."""
+    return sorted({p.stem for p in _config_files(Path(bundle_dir) / "configs")} - set(_NOT_RUNNABLE))
+
+
+def find_config(bundle_dir: str | os.PathLike, name: str) -> Path:
+    """The file of config ``name`` (``inference``, or ``inference.yaml`` with its suffix) in
+    ``bundle_dir/configs``.
+
+    Raises:
+        FormatError: ``name`` is not a config name, or two files with different suffixes have it.
+        BundleFileNotFoundError: no such config (the message lists the configs there are).
+    """
+    from bundle.errors import BundleFileNotFoundError, did_you_mean
+
+    configs = Path(bundle_dir) / "configs"
+    name = str(name)
+    stem, suffix = os.path.splitext(name)
+    if suffix.lower() in CONFIG_SUFFIXES:
+        candidates = [configs / name]
+    else:
+        stem = name
+        candidates = [configs / f"{stem}{s}" for s in CONFIG_SUFFIXES]
+    if "/" in stem or "\\" in stem or stem in ("", ".", ".."):
+        raise FormatError(f"'{name}' is not a config name", hint="give a name such as 'inference' or 'train'")
+    found = [c for c in candidates if c.is_file()]
+    if len(found) > 1:
+        raise FormatError(
+            f"config '{stem}' exists twice: {', '.join('configs/' + f.name for f in found)}",
+            location=Location(str(found[1])), hint="the name is ambiguous: keep one of the files, or name it with its suffix",
+        )
+    if not found:
+        names = config_names(bundle_dir)
+        listing = ", ".join(names) if names else "none"
+        raise BundleFileNotFoundError(
+            f"bundle '{bundle_dir}' has no config '{name}' (configs there: {listing})",
+            hint=did_you_mean(stem, names) or f"configs are files {configs}{os.sep}NAME.json / NAME.yaml",
+        )
+    return found[0]

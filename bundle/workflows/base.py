@@ -8,20 +8,13 @@ import os
 from abc import ABC, abstractmethod
 from typing import Any, Sequence
 
-from bundle.errors import BundleError, FormatError, Location
+from bundle.errors import BundleError, BundleFileNotFoundError, FormatError, Location
 from bundle.workflows.logs import apply_logging_file
 from bundle.workflows.properties import DESC, ID, REQUIRED, load_properties, normalize_workflow_type
 
 __all__ = ["BundleWorkflow", "BundleFileNotFoundError", "MissingPropertyError", "WorkflowError"]
 
 logger = logging.getLogger(__name__)
-
-
-class BundleFileNotFoundError(FormatError, FileNotFoundError):
-    """A file a workflow was told to read (metadata, logging, properties) does not exist.
-
-    A ``FileNotFoundError`` too, so code written for MONAI's ``FileNotFoundError`` still catches it.
-    """
 
 
 class MissingPropertyError(FormatError):

@@ -9,8 +9,8 @@ import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from bundle.errors import FormatError, did_you_mean
-from bundle.workflows.base import BundleFileNotFoundError
+from bundle.errors import BundleFileNotFoundError, FormatError
+from bundle.format.bundle import CONFIG_SUFFIXES, config_names, find_config
 
 __all__ = [
     "CONFIG_SUFFIXES", "MULTI_PROCESS_PREFIX", "config_names", "find_config", "bundle_config_files", "world_size",
@@ -18,9 +18,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
 MULTI_PROCESS_PREFIX = "multi_gpu_"
-_NOT_RUNNABLE = ("metadata", "logging")
 
 
 def world_size(environ: Mapping[str, str] | None = None) -> int:
@@ -30,44 +28,6 @@ def world_size(environ: Mapping[str, str] | None = None) -> int:
         return max(int(value), 1)
     except ValueError:
         return 1
-
-
-def config_names(bundle_dir: str | os.PathLike) -> list[str]:
-    """The runnable configs of a bundle: the names of ``configs/*.{json,yaml,yml}`` but metadata
-    and logging, sorted."""
-    configs = Path(bundle_dir) / "configs"
-    if not configs.is_dir():
-        return []
-    names = {p.stem for p in configs.iterdir() if p.suffix.lower() in CONFIG_SUFFIXES and p.is_file()}
-    return sorted(names - set(_NOT_RUNNABLE))
-
-
-def find_config(bundle_dir: str | os.PathLike, name: str) -> Path:
-    """The file of config ``name`` (``inference`` or ``inference.yaml``) in ``bundle_dir/configs``.
-
-    Raises:
-        FormatError: no such config (the message lists those there), or two files for one name.
-    """
-    configs = Path(bundle_dir) / "configs"
-    name = str(name)
-    candidates = [configs / name] if Path(name).suffix.lower() in CONFIG_SUFFIXES else [
-        configs / f"{name}{suffix}" for suffix in CONFIG_SUFFIXES
-    ]
-    found = [c for c in candidates if c.is_file()]
-    if len(found) > 1:
-        raise FormatError(
-            f"config '{name}' of bundle '{bundle_dir}' is ambiguous: {', '.join(str(f) for f in found)}",
-            hint=f"name the file, e.g. '{found[0].name}'",
-        )
-    if not found:
-        there = config_names(bundle_dir)
-        listing = ", ".join(there) if there else "none"
-        near = did_you_mean(Path(name).stem, there)
-        raise BundleFileNotFoundError(
-            f"bundle '{bundle_dir}' has no config '{name}' (configs there: {listing})",
-            hint=near or f"configs are files {configs}{os.sep}NAME.json / NAME.yaml",
-        )
-    return found[0]
 
 
 def bundle_config_files(bundle_dir: str | os.PathLike, names: Sequence[str], *, processes: int = 1) -> list[str]:
