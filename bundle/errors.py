@@ -236,6 +236,43 @@ class ZooError(BundleError):
     """The zoo index, a download, or the cache failed."""
 
 
+class DownloadError(ZooError):
+    """A file could not be downloaded or copied. ``status`` is the HTTP status when there was a reply."""
+
+    def __init__(self, url: str, reason: str, *, status: int | None = None, hint: str = "", **kw) -> None:
+        self.url = url
+        self.status = status
+        self.reason = reason
+        super().__init__(f"could not download '{url}': {reason}", hint=hint, **kw)
+
+
+class IntegrityError(ZooError):
+    """Downloaded or cached bytes are not the ones expected (``kind``: 'sha256' or 'size')."""
+
+    def __init__(self, url: str, *, expected: str | int, actual: str | int, kind: str = "sha256", **kw) -> None:
+        self.url = url
+        self.expected = expected
+        self.actual = actual
+        self.kind = kind
+        kw.setdefault(
+            "hint",
+            "the file changed at its source or was corrupted on the way; the partial file was deleted. "
+            "If the source is right, the index entry's sha256/size is out of date",
+        )
+        super().__init__(f"'{url}' has the wrong {kind}: expected {expected}, got {actual}", **kw)
+
+
+class UnsafeArchiveError(FormatError, ZooError):
+    """An archive member would land outside the destination, is a link or device, or the archive is too big."""
+
+    def __init__(self, archive: str, member: str, why: str, **kw) -> None:
+        self.archive = archive
+        self.member = member
+        self.why = why
+        kw.setdefault("hint", "nothing was extracted; do not use this archive unless you trust and inspect it")
+        super().__init__(f"unsafe archive '{archive}': member '{member}' {why}", **kw)
+
+
 class ExportError(BundleError, RuntimeError):
     """An export failed or its outputs do not match PyTorch's."""
 

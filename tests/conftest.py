@@ -19,3 +19,14 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("HF_HOME", str(home / "hf"))
     monkeypatch.delenv("BUNDLE_DEBUG", raising=False)
+
+
+@pytest.fixture
+def local_server(monkeypatch):
+    """A real HTTP server on 127.0.0.1 (``tests/localserver.py``): ``add(path, body, faults...)`` -> URL,
+    ``requests(path)`` -> what it received. Retries back off in milliseconds while it runs."""
+    from tests.localserver import LocalServer
+
+    monkeypatch.setattr("bundle.registry.transfer.BACKOFF", 0.01)
+    with LocalServer() as server:
+        yield server
