@@ -1,7 +1,8 @@
 """Packaging detail pyproject.toml cannot express: the top-level ``schemas/`` folder ships inside the
 package as ``bundle/schemas/`` (``bundle.format.schemas`` finds it there in a wheel, and at the
 repository's top level in a source checkout or an editable install); the bundle templates of
-``bundle init`` (``bundle/format/templates/<name>/``, every file of them) ship as package data."""
+``bundle init`` (``bundle/format/templates/<name>/``, every file of them) ship as package data; the zoo's
+index (``zoo/index.json``) ships as ``bundle/_zoo/index.json``, the default index of ``bundle list``."""
 
 from pathlib import Path
 
@@ -22,11 +23,13 @@ TEMPLATE_PACKAGES = [
 ]
 
 setup(
-    packages=sorted(set(find_packages(include=["bundle", "bundle.*"])) | set(TEMPLATE_PACKAGES)) + SCHEMA_PACKAGES,
-    package_dir={"bundle.schemas": "schemas"},
+    packages=sorted(set(find_packages(include=["bundle", "bundle.*"])) | set(TEMPLATE_PACKAGES)) + SCHEMA_PACKAGES
+    + ["bundle._zoo"],
+    package_dir={"bundle.schemas": "schemas", "bundle._zoo": "zoo"},
     package_data={
         "bundle": ["py.typed"],
         **{name: ["*"] for name in TEMPLATE_PACKAGES},
         **{name: ["*.json"] for name in SCHEMA_PACKAGES},
+        "bundle._zoo": ["index.json"],
     },
 )

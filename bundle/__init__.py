@@ -33,6 +33,8 @@ _LAZY = {
     "Config": "bundle.config.engine",
     "SafePolicy": "bundle.config.safety",
     "BundleError": "bundle.errors",
+    # the zoo: embedding API
+    "load": "bundle.registry.load",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

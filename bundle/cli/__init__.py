@@ -19,6 +19,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init_bundle": ("bundle.cli.init:init", "MONAI's name for init: init_bundle DIR [CKPT_FILE] [--dataset_license] ..."),
     "run": ("bundle.cli.run:run", "run a bundle's workflow: run BUNDLE_DIR CONFIG, or MONAI's run --config_file ..."),
     "run_workflow": ("bundle.cli.run:run_workflow", "run a workflow class (ConfigWorkflow, or a dotted path) with its arguments"),
+    "list": ("bundle.cli.zoo:list_bundles", "list the zoo's bundles: name, latest version, summary, tags"),
+    "search": ("bundle.cli.zoo:search", "find bundles whose name, summary or tags contain every word"),
+    "info": ("bundle.cli.zoo:info", "show a bundle version: summary, license, size, sha256, sources, requirements"),
+    "versions": ("bundle.cli.zoo:versions", "list a bundle's versions, newest first (semantic version order)"),
+    "download": ("bundle.cli.download:download", "download a bundle (index, url, github, hf or monai source), verified and cached"),
+    "download_large_files": ("bundle.cli.download:download_large_files", "fetch the files a bundle's large_files.yml lists, hash-checked (MONAI's command)"),
+    "lock": ("bundle.cli.lock:lock", "pin the bundles an app declares (bundles.yaml) to exact versions and hashes (bundles.lock)"),
+    "sync": ("bundle.cli.lock:sync", "fetch exactly the bundles a lock file pins, verified (offline from the cache)"),
     "export": ("bundle.cli.export:export", "export a bundle's network to TorchScript or ONNX, checked against PyTorch"),
     "ckpt_export": ("bundle.cli.export:ckpt_export", "MONAI's ckpt_export: a checkpoint to TorchScript with metadata and configs"),
     "onnx_export": ("bundle.cli.export:onnx_export", "MONAI's onnx_export: a checkpoint to ONNX with a dynamic batch axis"),
@@ -92,11 +100,32 @@ def run_command(name: str, args: list[str]) -> int:
         args, overrides = split_overrides(args, known=[p for p in params if p != "overrides"])
         if overrides:
             func = _with_overrides(func, overrides)
+    args = _keep_text(args, getattr(func, "string_options", ()))
     import fire
 
     # the command prints what it shows; its return value is the exit code, not output for fire
     result = fire.Fire(func, command=args, name=f"bundle {name}", serialize=_silent)
     return result if isinstance(result, int) and not isinstance(result, bool) else 0
+
+
+def _keep_text(args: list[str], names: Sequence[str]) -> list[str]:
+    """Quote the values of options that are text, so that fire does not read ``--version 0.10`` as 0.1."""
+    out, i = [], 0
+    while i < len(args):
+        arg = args[i]
+        key, eq, value = arg.partition("=")
+        if key.startswith("--") and key[2:] in names:
+            if eq:
+                out.append(f"{key}={value!r}")
+            elif i + 1 < len(args):
+                out.extend([arg, repr(args[i + 1])])
+                i += 1
+            else:
+                out.append(arg)
+        else:
+            out.append(arg)
+        i += 1
+    return out
 
 
 def _silent(result: object) -> None:

@@ -23,7 +23,7 @@ MANIFEST_NAMES = ("large_files.yml", "large_files.yaml", "large_files.json")
 HASH_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
 
 #: How a missing large file is fetched (used in hints).
-FETCH_HINT = "fetch it with `python -m monai.bundle download_large_files --bundle_path {root}`, or from {url}"
+FETCH_HINT = "fetch it with `python -m bundle download_large_files {root}`, or from {url}"
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 

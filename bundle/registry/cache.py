@@ -76,13 +76,14 @@ class Cache:
 
     # --- blobs ----------------------------------------------------------------------------------
 
-    def blob(self, sha256: str, urls: str | Iterable[str], *, size: int | None = None,
-             headers: dict[str, str] | None = None) -> Path:
+    def blob(self, sha256: str, urls: str | Iterable[Any], *, size: int | None = None,
+             headers: dict[str, str] | None = None, progress: bool | None = None) -> Path:
         """The verified file with this sha256: from the cache, else downloaded from the first url that works.
 
         Args:
             sha256: the file's hex digest.
-            urls: mirrors, tried in order.
+            urls: mirrors, tried in order: URLs, or objects with ``url`` and ``headers`` (a
+                ``Mirror``: each mirror's own headers, e.g. its token, go to it only).
             size: the expected size in bytes.
             headers: extra request headers.
 
@@ -93,9 +94,9 @@ class Cache:
             ZooError: offline and not cached, or every url failed (each failure listed);
                 an ``IntegrityError``/``DownloadError`` when there was one url.
         """
-        return self._blob(sha256, urls, size=size, headers=headers, what=f"file sha256:{sha256}")
+        return self._blob(sha256, urls, size=size, headers=headers, progress=progress, what=f"file sha256:{sha256}")
 
-    def _blob(self, sha256, urls, *, size, headers, what: str) -> Path:
+    def _blob(self, sha256, urls, *, size, headers, what: str, progress: bool | None = None) -> Path:
         digest = check_sha256(sha256)
         urls = [urls] if isinstance(urls, str) else list(urls)
         path = self.blob_path(digest)
@@ -116,9 +117,11 @@ class Cache:
             if not urls:
                 raise ZooError(f"{what} is not in the cache and has no source to download it from")
             failures: list[tuple[str, ZooError]] = []
-            for url in urls:
+            for source in urls:
+                url = getattr(source, "url", source)
+                sent = {**(headers or {}), **getattr(source, "headers", {})}
                 try:
-                    return fetch(url, path, sha256=digest, size=size, headers=headers,
+                    return fetch(url, path, sha256=digest, size=size, headers=sent or None, progress=progress,
                                  part=self.root / "tmp" / f"{digest}.part")
                 except ZooError as err:
                     failures.append((url, err))
@@ -135,8 +138,8 @@ class Cache:
     # --- bundles --------------------------------------------------------------------------------
 
     def bundle(self, name: Any, version: str | None = None, sha256: str | None = None,
-               urls: str | Iterable[str] = (), *, size: int | None = None, origin: str | None = None,
-               headers: dict[str, str] | None = None) -> Path:
+               urls: str | Iterable[Any] = (), *, size: int | None = None, origin: str | None = None,
+               headers: dict[str, str] | None = None, progress: bool | None = None) -> Path:
         """The verified, extracted bundle folder ``bundles/NAME/VERSION/``.
 
         A cached folder is checked against its manifest (every file's sha256); a changed, missing or
@@ -147,10 +150,11 @@ class Cache:
                 ``sources`` (its ``{"url": ...}`` entries become the urls), e.g. an index VersionRecord.
             version: the version.
             sha256: the archive's hex digest.
-            urls: where to download the archive, tried in order.
+            urls: where to download the archive, tried in order (URLs or ``Mirror``s, as for ``blob``).
             size: the archive's size in bytes.
             origin: where it came from, recorded in the manifest (default: the first url).
             headers: extra request headers.
+            progress: show a progress bar while downloading (default: on a terminal).
 
         Raises:
             ZooError: offline and not cached, every source failed, or a name/version that is not a folder name.
@@ -177,11 +181,26 @@ class Cache:
                 log.warning("cached %s changed (%s); extracting it again from its archive", what, "; ".join(problems[:5]))
             elif manifest is not None:
                 log.warning("cached %s came from another archive (sha256 %s); replacing it", what, manifest.get("sha256"))
-            blob = self._blob(digest, urls, size=size, headers=headers, what=what)
+            blob = self._blob(digest, urls, size=size, headers=headers, what=what, progress=progress)
             with self._staging(name) as staging:
                 root = extract(blob, staging / name)
-                self._install(folder, root, name, version, digest, origin or (urls[0] if urls else None))
+                self._install(folder, root, name, version, digest, origin or (getattr(urls[0], "url", urls[0]) if urls else None))
         return folder
+
+    def find_tree(self, name: str, version: str) -> Path | None:
+        """The cached folder ``bundles/NAME/VERSION/`` when it is there and matches its manifest, else None
+        (for sources without an archive hash: a Hugging Face snapshot, MONAI's zoo)."""
+        folder = self.bundle_path(name, version)
+        with self._locked(f"bundle-{name}-{version}", f"bundle '{name}' version {version}"):
+            manifest = read_manifest(folder)
+            if manifest is None:
+                return None
+            problems = check_manifest(folder, manifest)
+            if problems:
+                log.warning("cached %s %s changed (%s); it will be downloaded again", name, version, "; ".join(problems[:5]))
+                return None
+            _touch(folder / MANIFEST)
+            return folder
 
     def add_tree(self, name: str, version: str, folder: str | os.PathLike, origin: str | None) -> Path:
         """Copy a bundle folder into the cache as ``bundles/NAME/VERSION/`` (for sources that give folders).

@@ -330,7 +330,7 @@ def _check_schema(data: Any, text: str, where: str) -> None:
         location, path, message, hint = errors[0]
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
         raise FormatError(f"the index is not valid: {message}{more}", location=location, hint=hint or
-                          "regenerate it with the zoo's ci/ scripts (python ci/build_index.py)")
+                          "regenerate it with the zoo's ci/ scripts (python ci/release.py)")
     if marker is not None:
         try:
             marker.parent.mkdir(parents=True, exist_ok=True)
@@ -367,18 +367,28 @@ def write_index(path: str | Path, data: dict) -> None:
 
 
 def canonical_index(data: dict) -> dict:
-    """Index data with bundles sorted by name and versions newest first (stable diffs)."""
+    """Index data in its canonical form: bundles sorted by name, versions newest first, keys in a fixed
+    order (stable, readable diffs)."""
     bundles = {}
     for name in sorted(data.get("bundles", {})):
-        entry = dict(data["bundles"][name])
+        entry = data["bundles"][name]
         versions = entry.get("versions", {})
         ordered = match(versions, ">=0.0.0a0")
-        entry["versions"] = {v: versions[v] for v in ordered + sorted(set(versions) - set(ordered))}
-        bundles[name] = entry
-    out = {k: v for k, v in data.items() if k != "bundles"}
+        ordered += sorted(set(versions) - set(ordered))
+        bundles[name] = _ordered({**entry, "versions": {v: _ordered(versions[v], _RELEASE_KEYS) for v in ordered}},
+                                 _BUNDLE_KEYS)
+    out = _ordered({k: v for k, v in data.items() if k != "bundles"}, ("$schema", "format", "generated"))
     out.setdefault("format", INDEX_FORMAT)
     out["bundles"] = bundles
     return out
+
+
+_BUNDLE_KEYS = ("summary", "license", "tags", "homepage", "versions")
+_RELEASE_KEYS = ("sha256", "size", "published", "changelog", "summary", "license", "tags", "requires", "yanked", "sources")
+
+
+def _ordered(mapping: dict, keys: Sequence[str]) -> dict:
+    return {**{k: mapping[k] for k in keys if k in mapping}, **{k: v for k, v in mapping.items() if k not in keys}}
 
 
 def add_version(data: dict, name: str, version: str, release: dict, *, summary: str, license: str,

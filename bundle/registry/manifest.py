@@ -63,3 +63,16 @@ def tree_files(root: Path, links: bool = True) -> list[tuple[str, Path]]:
             if rel != MANIFEST and (links or not path.is_symlink()) and path.exists():
                 found.append((rel, path))
     return sorted(found)
+
+
+def files_digest(files: dict[str, str]) -> str:
+    """One sha256 over a folder's files (relpath -> sha256): what a lock file pins."""
+    import hashlib
+
+    lines = "".join(f"{rel}\0{files[rel]}\n" for rel in sorted(files))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def tree_digest(folder: str | os.PathLike) -> str:
+    """``files_digest`` of every file under ``folder`` (the cache's manifest excluded), hashing each file."""
+    return files_digest({rel: sha256_file(path) for rel, path in tree_files(Path(folder))})

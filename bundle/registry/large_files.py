@@ -1,0 +1,63 @@
+"""Fetching the files a bundle lists in ``large_files.yml|yaml|json`` (MONAI's ``download_large_files``):
+each goes to its path inside the bundle folder (paths that leave it are refused when the manifest is
+read), checked against its ``hash_val`` (md5, sha1, sha256 or sha512) before it is renamed into place."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+from bundle.errors import IntegrityError
+
+__all__ = ["fetch_large_files"]
+
+log = logging.getLogger(__name__)
+
+
+def fetch_large_files(root: str | os.PathLike, *, names: list[str] | None = None, force: bool = False,
+                      progress: bool | None = None) -> list[Path]:
+    """Download the bundle's large files that are missing or do not match their hash.
+
+    Args:
+        root: the bundle folder.
+        names: only these entries (their ``path``); default all.
+        force: download even files that are there and match.
+        progress: show progress bars (default: on a terminal).
+
+    Returns:
+        The files downloaded.
+
+    Raises:
+        FormatError: the manifest is invalid or a path leaves the bundle folder.
+        IntegrityError: a download does not match its hash (nothing is left in its place).
+        DownloadError: a file cannot be downloaded.
+    """
+    from bundle.format.large_files import read_large_files
+    from bundle.registry.fetch import fetch
+
+    root = Path(root)
+    fetched = []
+    for entry in read_large_files(root):
+        if names is not None and entry.path not in names:
+            continue
+        target = entry.target(root)
+        if target.is_file() and not force and entry.matches(root) is not False:
+            continue
+        if not entry.hash_val:
+            log.warning("%s has no hash in the large-files manifest; its download cannot be verified", entry.path)
+        sha256 = entry.hash_val.lower() if entry.hash_type == "sha256" and entry.hash_val else None
+        staged = target.with_name(f".{target.name}.download")
+        fetch(entry.url, staged, sha256=sha256, progress=progress)
+        if entry.hash_val and sha256 is None:
+            with open(staged, "rb") as f:
+                digest = hashlib.file_digest(f, entry.hash_type or "md5").hexdigest()
+            if digest != entry.hash_val.lower():
+                staged.unlink(missing_ok=True)
+                raise IntegrityError(entry.url, expected=entry.hash_val, actual=digest, kind=entry.hash_type or "md5",
+                                     hint=f"nothing was written to {entry.path}; the large-files manifest and the "
+                                          "hosted file disagree: tell the bundle's author")
+        os.replace(staged, target)
+        fetched.append(target)
+    return fetched
