@@ -1,10 +1,13 @@
-"""Download throughput of ``bundle.registry.fetch`` against ``curl`` from the same local HTTP server.
+"""Download throughput of ``bundle.registry.fetch`` against ``curl`` from the same local HTTP server, and
+the time of the index commands ``bundle list`` and ``bundle info`` (target: at most 0.15 s each).
 
 A 200 MiB file is served by ``tests/localserver.py`` in its own process (sendfile, so the server is
 not the bottleneck); each client downloads it to the same folder (after one untimed run each), best
 of N runs each, interleaved.
 ``fetch`` also computes the sha256 of what it receives and checks it; curl does not hash. Target:
-fetch's throughput at least 0.9x curl's. A script, not a test: nothing asserts on timings.
+fetch's throughput at least 0.9x curl's. ``list``/``info`` run as fresh processes on the zoo's index,
+after one untimed run (the first read of an index checks its schema once); best of N.
+A script, not a test: nothing asserts on timings.
 
     .venv/bin/python benchmarks/download.py [--mb 200] [--repeats 5] [--profile]
 """
@@ -48,6 +51,24 @@ def time_fetch(url: str, dest: Path, sha256: str, size: int) -> float:
     start = time.perf_counter()
     fetch(url, dest, sha256=sha256, size=size, progress=False)
     return time.perf_counter() - start
+
+
+def time_commands(repeats: int, cache: Path) -> dict[str, list[float]]:
+    """Wall times of fresh ``python -m bundle list`` / ``info`` processes and of a bare interpreter."""
+    env = {**os.environ, "BUNDLE_CACHE_DIR": str(cache), "PYTHONPATH": str(REPO)}
+    env.pop("BUNDLE_INDEX", None)
+    commands = {"python -c pass": [sys.executable, "-c", "pass"],
+                "bundle list": [sys.executable, "-m", "bundle", "list"],
+                "bundle info": [sys.executable, "-m", "bundle", "info", "ellipsoid_segmentation"]}
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for argv in commands.values():  # untimed: the index's schema check runs once per content
+        subprocess.run(argv, env=env, cwd=REPO, check=True, capture_output=True)
+    for _ in range(repeats):
+        for name, argv in commands.items():
+            start = time.perf_counter()
+            subprocess.run(argv, env=env, cwd=REPO, check=True, capture_output=True)
+            times[name].append(time.perf_counter() - start)
+    return times
 
 
 def main() -> int:
@@ -106,6 +127,12 @@ def main() -> int:
           "  [sha256 verified]")
     ratio = best_curl / best_ours
     print(f"fetch/curl throughput: {ratio:.2f}  (target >= 0.90: {'PASS' if ratio >= 0.9 else 'FAIL'})")
+    with tempfile.TemporaryDirectory(prefix="bundle-commands-bench-") as cache:
+        commands = time_commands(max(args.repeats, 7), Path(cache))
+    print(f"\nindex commands on zoo/index.json, fresh processes, best of {max(args.repeats, 7)}:")
+    for name, times in commands.items():
+        target = "" if name.startswith("python") else f"  (target <= 0.15 s: {'PASS' if min(times) <= 0.15 else 'FAIL'})"
+        print(f"{name:<15}: {min(times):.3f} s (median {sorted(times)[len(times) // 2]:.3f} s){target}")
     return 0
 
 

@@ -85,3 +85,21 @@ def run_script(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     """``python ci/NAME ARGS`` (this checkout's ci/) in ``cwd``."""
     return subprocess.run([sys.executable, str(REPO / "ci" / name), *args], cwd=cwd, env=script_env(),
                           capture_output=True, text=True, timeout=300)
+
+
+def feature_branch(repo: Path, delete: tuple[str, ...] = ()) -> Path:
+    """Branch 'feature' of a zoo made by ``init_zoo`` with alpha, beta, gamma: it adds delta, bumps alpha,
+    changes beta without a bump, breaks gamma (a new version with no changelog entry, LICENSE removed) and
+    deletes the bundles named in ``delete``."""
+    import shutil
+
+    git(repo, "checkout", "--quiet", "-b", "feature")
+    make_bundle(repo / "zoo" / "delta", "0.1.0")
+    set_version(repo / "zoo" / "alpha", "0.2.0", "better")
+    (repo / "zoo" / "beta" / "docs" / "README.md").write_text("edited, same version\n")
+    set_version(repo / "zoo" / "gamma", "0.2.0", changelog=None)
+    (repo / "zoo" / "gamma" / "LICENSE").unlink()
+    for name in delete:
+        shutil.rmtree(repo / "zoo" / name)
+    commit_all(repo, "feature")
+    return repo

@@ -12,22 +12,14 @@ import pytest
 import yaml
 
 from bundle.registry.review import review_changes
-from tests.zoorepo import REPO, commit_all, git, init_zoo, make_bundle, read_index, run_script, set_version
+from tests.zoorepo import REPO, commit_all, feature_branch, git, init_zoo, make_bundle, read_index, run_script, set_version
 
 
 @pytest.fixture
 def zoo(tmp_path):
     """main: alpha, beta, gamma at 0.1.0 (released); branch 'feature' adds delta, bumps alpha, changes beta
     without a bump and breaks gamma (a new version with no changelog entry, LICENSE removed)."""
-    repo = init_zoo(tmp_path / "zoo", {"alpha": "0.1.0", "beta": "0.1.0", "gamma": "0.1.0"})
-    git(repo, "checkout", "--quiet", "-b", "feature")
-    make_bundle(repo / "zoo" / "delta", "0.1.0")
-    set_version(repo / "zoo" / "alpha", "0.2.0", "better")
-    (repo / "zoo" / "beta" / "docs" / "README.md").write_text("edited, same version\n")
-    set_version(repo / "zoo" / "gamma", "0.2.0", changelog=None)
-    (repo / "zoo" / "gamma" / "LICENSE").unlink()
-    commit_all(repo, "feature")
-    return repo
+    return feature_branch(init_zoo(tmp_path / "zoo", {"alpha": "0.1.0", "beta": "0.1.0", "gamma": "0.1.0"}))
 
 
 @pytest.mark.integration

@@ -236,3 +236,58 @@ def test_download_command_prints_the_folder_and_keeps_versions_as_text(tmp_path,
     assert Path(capsys.readouterr().out.strip(), "configs").is_dir()
     assert main(["download", NAME, "--version", "0.10", "--index", str(index)]) == 1
     assert "no version matching '0.10'" in capsys.readouterr().err  # 0.10 stayed 0.10 (not the number 0.1)
+
+
+# -- Hugging Face repositories holding a bundle's files (MONAI's hosting), through huggingface_hub ------------
+@pytest.fixture
+def hub(monkeypatch):
+    from tests.fakehub import FakeHub
+
+    with FakeHub(token="hf_read") as fake:
+        monkeypatch.setenv("HF_ENDPOINT", fake.url)
+        monkeypatch.setenv("HF_TOKEN", "hf_read")
+        monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+        yield fake
+
+
+def bundle_files_of(name: str, version: str) -> dict[str, bytes]:
+    return {"configs/metadata.json": json.dumps({"version": version, "changelog": {version: "x"}}).encode(),
+            "configs/inference.json": b'{"network_def": {"_target_": "torch.nn.Identity"}}',
+            "LICENSE": b"Apache-2.0", "README.md": f"# {name}".encode()}
+
+
+def test_hf_repo_at_a_revision_then_from_the_cache_offline(hub, monkeypatch):
+    hub.create_repo("MONAI/valve_landmarks")
+    hub.add_files("MONAI/valve_landmarks", bundle_files_of("valve_landmarks", "0.4.0"), tag="0.4.0")
+    folder = download("valve_landmarks", "0.4.0", source="huggingface_hub", repo="MONAI/valve_landmarks")
+    assert json.loads((folder / "configs" / "metadata.json").read_text())["version"] == "0.4.0"
+    assert not (folder / ".cache").exists()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert download("valve_landmarks", "0.4.0", source="hf", repo="MONAI/valve_landmarks") == folder
+    with pytest.raises(ZooError, match="offline"):
+        download("valve_landmarks", "0.5.0", source="hf", repo="MONAI/valve_landmarks")
+
+
+def test_hf_repo_errors_name_the_repo_and_revision(hub):
+    hub.create_repo("MONAI/valve_landmarks")
+    hub.add_files("MONAI/valve_landmarks", bundle_files_of("valve_landmarks", "0.4.0"), tag="0.4.0")
+    with pytest.raises(ZooError, match="no revision '9.9.9'"):
+        download("valve_landmarks", "9.9.9", source="hf", repo="MONAI/valve_landmarks")
+    with pytest.raises(ZooError, match="hf:MONAI/nope does not exist"):
+        download("nope", "0.1.0", source="hf", repo="MONAI/nope")
+
+
+def test_monai_source_hosted_on_hugging_face(hub, local_server, monkeypatch):
+    weights = b"w" * 4096
+    files = bundle_files_of("spleen_ct_segmentation", "0.6.0")
+    files["large_files.yml"] = (
+        f"large_files:\n  - path: models/model.pt\n    url: {local_server.add('/w.pt', weights)}\n"
+        f"    hash_val: {hashlib.sha256(weights).hexdigest()}\n    hash_type: sha256\n").encode()
+    hub.create_repo("MONAI/spleen_ct_segmentation")
+    hub.add_files("MONAI/spleen_ct_segmentation", files, tag="0.6.0")
+    info = {"spleen_ct_segmentation_v0.6.0": {"checksum": "", "source": f"https://huggingface.co/MONAI/spleen_ct_segmentation/tree/0.6.0"},
+            "spleen_ct_segmentation_v0.5.9": {"checksum": "", "source": "https://huggingface.co/MONAI/spleen_ct_segmentation/tree/0.5.9"}}
+    monkeypatch.setenv("BUNDLE_MONAI_INDEX", local_server.add("/model_info.json", json.dumps(info).encode()))
+    folder = download("spleen_ct_segmentation", source="monai")
+    assert (folder / "models" / "model.pt").read_bytes() == weights
+    assert json.loads((folder / "configs" / "metadata.json").read_text())["version"] == "0.6.0"

@@ -4,12 +4,11 @@ git repository whose branch adds, changes (with and without a version bump), bre
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
 from bundle.registry.review import changed_bundles, check_submission, review_changes
-from tests.zoorepo import commit_all, git, init_zoo, make_bundle, read_index, set_version
+from tests.zoorepo import commit_all, feature_branch, git, init_zoo, make_bundle, read_index, set_version
 
 
 def index_with(name: str, *versions: str) -> dict:
@@ -69,16 +68,8 @@ def zoo(tmp_path):
     """main: alpha, beta, gamma, epsilon at 0.1.0, released. Branch 'feature' adds delta, bumps alpha,
     changes beta without a bump, breaks gamma (no changelog entry for its new version, no LICENSE), deletes
     epsilon."""
-    repo = init_zoo(tmp_path / "zoo", {"alpha": "0.1.0", "beta": "0.1.0", "gamma": "0.1.0", "epsilon": "0.1.0"})
-    git(repo, "checkout", "--quiet", "-b", "feature")
-    make_bundle(repo / "zoo" / "delta", "0.1.0")
-    set_version(repo / "zoo" / "alpha", "0.2.0", "better")
-    (repo / "zoo" / "beta" / "docs" / "README.md").write_text("edited, same version\n")
-    set_version(repo / "zoo" / "gamma", "0.2.0", changelog=None)
-    (repo / "zoo" / "gamma" / "LICENSE").unlink()
-    shutil.rmtree(repo / "zoo" / "epsilon")
-    commit_all(repo, "feature")
-    return repo
+    return feature_branch(init_zoo(tmp_path / "zoo", {"alpha": "0.1.0", "beta": "0.1.0", "gamma": "0.1.0", "epsilon": "0.1.0"}),
+                          delete=("epsilon",))
 
 
 @pytest.mark.integration
