@@ -64,6 +64,3 @@ def download_large_files(bundle_path: str = ".", large_file_name: str | None = N
         print("every large file is there and matches its hash")
     return 0
 
-
-# values fire must keep as text ("--version 0.10" is version 0.10, not the number 0.1)
-download.string_options = ("name", "version", "sha256", "repo", "url", "source", "index")  # type: ignore[attr-defined]

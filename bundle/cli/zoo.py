@@ -113,10 +113,10 @@ def versions(name: str, *, index: str | None = None, refresh: bool = False, json
         name: the bundle name.
         index, refresh, json: as for ``list``.
     """
-    from bundle.registry.versions import match
+    from bundle.registry.versions import newest_first
 
     record = _index(index, refresh).bundle(str(name))
-    ordered = match(record.versions, ">=0.0.0a0")
+    ordered = newest_first(record.versions)
     rows = [{"version": v, "published": record.versions[v]["published"], "size": record.versions[v]["size"],
              "yanked": record.versions[v].get("yanked", "")} for v in ordered]
     if json:

@@ -24,6 +24,7 @@ from bundle.errors import ZooError
 from bundle.registry.archive import bundle_files, extract
 from bundle.registry.fetch import check_sha256, fetch, sha256_file
 from bundle.registry.manifest import MANIFEST, check_manifest, read_manifest, tree_files, write_manifest
+from bundle.registry.paths import cache_root, offline
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class Cache:
     @property
     def offline(self) -> bool:
         """True when ``BUNDLE_OFFLINE`` is set (1/true/yes/on): nothing is downloaded, only the cache is used."""
-        return os.environ.get("BUNDLE_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+        return offline()
 
     def blob_path(self, sha256: str) -> Path:
         return self.root / "blobs" / "sha256" / check_sha256(sha256)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from bundle.errors import FormatError, Location, ZooError, close_matches
-from bundle.registry.versions import match, pick
+from bundle.registry.versions import newest_first, pick
 
 __all__ = ["BundleRecord", "Index", "VersionRecord", "default_locations", "index_text", "write_index"]
 
@@ -90,7 +90,7 @@ class BundleRecord:
 
     def usable_versions(self) -> list[str]:
         """Versions that are not yanked, newest first (pre-releases included)."""
-        return match([v for v, e in self.versions.items() if not e.get("yanked")], ">=0.0.0a0")
+        return newest_first(v for v, e in self.versions.items() if not e.get("yanked"))
 
     def record(self, version: str) -> VersionRecord:
         """The full record of one version (must be one of ``versions``)."""
@@ -290,15 +290,14 @@ def _file_path(location: str) -> str:
 
 
 def _remote_index(url: str, *, refresh: bool) -> str:
-    from bundle.registry.cache import Cache
+    from bundle.registry.paths import cache_root, offline
 
-    cache = Cache()
-    copy = cache.root / "indexes" / (hashlib.sha256(url.encode()).hexdigest()[:24] + ".json")
+    copy = cache_root() / "indexes" / (hashlib.sha256(url.encode()).hexdigest()[:24] + ".json")
     ttl = float(os.environ.get("BUNDLE_INDEX_TTL", "600"))
     fresh = copy.is_file() and (time.time() - copy.stat().st_mtime) < ttl
-    if copy.is_file() and (cache.offline or (fresh and not refresh)):
+    if copy.is_file() and (offline() or (fresh and not refresh)):
         return copy.read_text(encoding="utf-8")
-    if cache.offline:
+    if offline():
         raise ZooError(
             f"the index '{url}' is not in the cache and BUNDLE_OFFLINE=1 forbids downloading it",
             hint="run once without BUNDLE_OFFLINE=1, or point BUNDLE_INDEX at a local copy",
@@ -321,7 +320,7 @@ def _check_schema(data: Any, text: str, where: str) -> None:
     """Validate against the index schema once per content (the sha256 of a valid text is remembered)."""
     digest = hashlib.sha256(text.encode()).hexdigest()
     marker = _valid_marker(digest)
-    if marker is not None and marker.exists():
+    if marker.exists():
         return
     from bundle.format.schemas import iter_described, load_schema, validation_errors
 
@@ -331,21 +330,17 @@ def _check_schema(data: Any, text: str, where: str) -> None:
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
         raise FormatError(f"the index is not valid: {message}{more}", location=location, hint=hint or
                           "regenerate it with the zoo's ci/ scripts (python ci/release.py)")
-    if marker is not None:
-        try:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.touch()
-        except OSError:  # a read-only cache only costs the check next time
-            pass
-
-
-def _valid_marker(digest: str) -> Path | None:
-    from bundle.registry.cache import Cache
-
     try:
-        return Cache().root / "indexes" / "valid" / digest
-    except ZooError:
-        return None
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:  # a read-only cache only costs the check next time
+        pass
+
+
+def _valid_marker(digest: str) -> Path:
+    from bundle.registry.paths import cache_root
+
+    return cache_root() / "indexes" / "valid" / digest
 
 
 # -- writing ------------------------------------------------------------------------------------------
@@ -373,7 +368,7 @@ def canonical_index(data: dict) -> dict:
     for name in sorted(data.get("bundles", {})):
         entry = data["bundles"][name]
         versions = entry.get("versions", {})
-        ordered = match(versions, ">=0.0.0a0")
+        ordered = newest_first(versions)
         ordered += sorted(set(versions) - set(ordered))
         bundles[name] = _ordered({**entry, "versions": {v: _ordered(versions[v], _RELEASE_KEYS) for v in ordered}},
                                  _BUNDLE_KEYS)

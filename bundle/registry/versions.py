@@ -18,7 +18,7 @@ from typing import Iterable
 
 from bundle.errors import ZooError
 
-__all__ = ["parse_ref", "parse_version", "to_specifier", "match", "pick"]
+__all__ = ["parse_ref", "parse_version", "to_specifier", "match", "newest_first", "pick"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _PARTIAL = re.compile(r"^(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
@@ -100,6 +100,19 @@ def to_specifier(spec: str):
         raise ZooError(f"'{spec}' is not a version range", hint=_SPEC_HINT) from None
 
 
+def newest_first(versions: Iterable[str]) -> list[str]:
+    """Every version (pre-releases too), newest first; strings that are not versions are left out."""
+    from packaging.version import InvalidVersion, Version
+
+    parsed = []
+    for text in versions:
+        try:
+            parsed.append((Version(str(text)), str(text)))
+        except InvalidVersion:
+            continue
+    return [text for _, text in sorted(parsed, reverse=True)]
+
+
 def match(versions: Iterable[str], spec: str | None = None) -> list[str]:
     """The versions that satisfy ``spec`` (None or ``*``: all), newest first.
 
@@ -133,7 +146,7 @@ def pick(versions: Iterable[str], spec: str | None = None, *, name: str = "the b
     found = match(versions, spec)
     if found:
         return found[0]
-    there = ", ".join(match(versions, ">=0.0.0a0")) or "none"
+    there = ", ".join(newest_first(versions)) or "none"
     raise ZooError(
         f"{name} has no version matching '{spec}'" if spec else f"{name} has no released version",
         hint=f"versions there: {there}",
