@@ -291,3 +291,37 @@ def test_monai_source_hosted_on_hugging_face(hub, local_server, monkeypatch):
     folder = download("spleen_ct_segmentation", source="monai")
     assert (folder / "models" / "model.pt").read_bytes() == weights
     assert json.loads((folder / "configs" / "metadata.json").read_text())["version"] == "0.6.0"
+
+
+def test_download_command_with_monai_source_on_the_corpus_spleen_bundle(tmp_path, local_server, monkeypatch, capsys):
+    """The corpus' spleen bundle zipped in MONAI's layout, its large_files.yml (md5 entries) pointing at 127.0.0.1."""
+    import zipfile
+
+    import yaml
+
+    from tests.conftest import COMPAT
+
+    source = COMPAT / "bundles" / "spleen_ct_segmentation"
+    version = json.loads((source / "configs" / "metadata.json").read_text())["version"]
+    manifest = yaml.safe_load((source / "large_files.yml").read_text())
+    payloads = {}
+    for item in manifest["large_files"]:
+        payloads[item["path"]] = data = f"weights of {item['path']}".encode() * 100
+        item["url"] = local_server.add("/nvidia/" + item["path"].replace("/", "_"), data)
+        item["hash_val"] = hashlib.md5(data).hexdigest()
+    archive = tmp_path / f"spleen_ct_segmentation_v{version}.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(source.rglob("*")):
+            if path.is_file() and path.name != "large_files.yml":
+                zf.write(path, f"spleen_ct_segmentation/{path.relative_to(source)}")
+        zf.writestr("spleen_ct_segmentation/large_files.yml", yaml.safe_dump(manifest))
+    body = archive.read_bytes()
+    info = {f"spleen_ct_segmentation_v{version}": {"checksum": hashlib.sha1(body).hexdigest(),
+                                                   "source": local_server.add(f"/ngc/{archive.name}", body)}}
+    monkeypatch.setenv("BUNDLE_MONAI_INDEX", local_server.add("/models/model_info.json", json.dumps(info).encode()))
+    assert main(["download", "spleen_ct_segmentation", "--source", "monai", "--bundle_dir", str(tmp_path / "models")]) == 0
+    folder = Path(capsys.readouterr().out.strip())
+    assert folder == tmp_path / "models" / "spleen_ct_segmentation"
+    for rel, data in payloads.items():
+        assert (folder / rel).read_bytes() == data
+    assert (folder / "configs" / "inference.json").read_bytes() == (source / "configs" / "inference.json").read_bytes()
