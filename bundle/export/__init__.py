@@ -1,4 +1,4 @@
-"""Exporting a bundle's network to TorchScript or ONNX, each export checked against eager PyTorch.
+"""Exporting a bundle's network to TorchScript, ONNX or TensorRT, each export checked against eager PyTorch.
 
 Example:
     >>> from bundle.export import export_bundle
@@ -11,7 +11,7 @@ from __future__ import annotations
 from bundle.export.registry import EXPORTERS, get_exporter
 
 __all__ = ["EXPORTERS", "ExportReport", "ckpt_export", "export_bundle", "export_configs", "get_exporter",
-           "onnx_export"]
+           "onnx_export", "trt_export"]
 
 _LAZY = {
     "ExportReport": "bundle.export.report",
@@ -19,6 +19,7 @@ _LAZY = {
     "export_configs": "bundle.export.core",
     "ckpt_export": "bundle.export.monai",
     "onnx_export": "bundle.export.monai",
+    "trt_export": "bundle.export.monai",
 }
 
 

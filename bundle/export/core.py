@@ -1,24 +1,27 @@
-"""``export_bundle``: build a bundle's network from its config, load its checkpoint, export it to a
-temporary file beside the output, check it against eager PyTorch, and only then rename it into place."""
+"""``export_bundle``: build a bundle's network from its config, load its checkpoint, export it under
+its final name in a temporary folder beside the output, check it against eager PyTorch, and only
+then move it (and its companion files) into place."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-import re
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-from bundle.errors import BundleError, ExportError, Location, did_you_mean
+from bundle.errors import BundleError, ExportError
+from bundle.export.device import check_device, check_precision, require_cuda, tolerance
 from bundle.export.inputs import InputSpec, input_spec
-from bundle.export.registry import SUFFIXES, get_exporter
-from bundle.export.report import ExportReport, ParityCheck, compare_outputs
+from bundle.export.network import build_network, export_failed, load_checkpoint
+from bundle.export.parity import check_parity
+from bundle.export.registry import COMPANIONS, default_suffix, get_exporter
+from bundle.export.report import ExportReport
+from bundle.export.staging import Staging
 
-__all__ = ["ExportJob", "export_bundle", "export_configs"]
+__all__ = ["ExportJob", "build_network", "check_parity", "export_bundle", "export_configs", "load_checkpoint"]
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +30,14 @@ FP32_TOLERANCE = 1e-4
 
 @dataclass
 class ExportJob:
-    """Everything an exporter needs: the network (eval mode, weights loaded) and how to export it."""
+    """Everything an exporter needs: the network (eval mode, weights loaded) and how to export it.
+
+    ``network`` stays float32 (the parity reference); exporters take ``device.network_for_export``.
+    """
 
     network: Any
     spec: InputSpec
-    example: Any  # the example input tensor
+    example: Any  # the example input tensor (CPU, the spec's dtype)
     net_id: str
     config: str
     metadata: dict
@@ -42,6 +48,12 @@ class ExportJob:
     dynamic_batch: bool = True
     dynamic_spatial: bool = False
     converter_kwargs: dict[str, Any] = field(default_factory=dict)
+    external_data: str = "auto"  # ONNX: auto | always | never
+    device: str = "cpu"  # cpu | cuda:N
+    precision: str = "fp32"  # fp32 | fp16
+    converter: str = "torch_tensorrt"  # TensorRT: torch_tensorrt | onnx
+    dynamic_batchsize: tuple[int, int, int] | None = None  # TensorRT: the batch range (min, opt, max)
+    parity_shapes: list[tuple[int, ...]] | None = None  # set by an exporter whose inputs have a fixed range
 
 
 def export_bundle(
@@ -60,40 +72,56 @@ def export_bundle(
     dynamic_spatial: bool = False,
     input_shape: Sequence[int] | None = None,
     verify: bool = True,
-    atol: float = FP32_TOLERANCE,
-    rtol: float = FP32_TOLERANCE,
+    atol: float | None = None,
+    rtol: float | None = None,
     overrides: Mapping[str, Any] | None = None,
     converter_kwargs: Mapping[str, Any] | None = None,
+    external_data: str = "auto",
+    device: str | int | None = None,
+    precision: str = "fp32",
+    converter: str = "torch_tensorrt",
+    dynamic_batchsize: Sequence[int] | str | None = None,
 ) -> ExportReport:
     """Export a bundle's network and check the export against eager PyTorch.
 
     Args:
         bundle_dir: the bundle folder.
-        format: ``torchscript`` or ``onnx`` (``tensorrt`` needs CUDA and TensorRT).
-        output: the file to write; default ``models/model.ts`` or ``models/model.onnx``.
+        format: ``torchscript``, ``onnx`` or ``tensorrt`` (needs CUDA, and Torch-TensorRT or TensorRT).
+        output: the file to write; default ``models/model.ts``, ``models/model.onnx``, or for
+            TensorRT ``models/model.ts`` (torch_tensorrt) / ``models/model.engine`` (onnx).
         config: the config (or configs, merged in order) that defines the network.
         net_id: the network's config id.
         checkpoint: the weights (a state dict); default ``models/model.pt``.
         key_in_ckpt: the key holding the state dict in a nested checkpoint.
         trace: TorchScript by ``torch.jit.trace`` instead of ``torch.jit.script``.
-        exporter: for ONNX, ``dynamo`` (``torch.export``-based) or ``torchscript`` (the older one).
+        exporter: for ONNX (and TensorRT's onnx converter), ``dynamo`` (``torch.export``-based) or
+            ``torchscript`` (the older one).
         opset: the ONNX opset (default: the exporter's).
         dynamic_batch: ONNX: the batch axis is dynamic.
-        dynamic_spatial: ONNX: the spatial axes are dynamic too.
+        dynamic_spatial: ONNX: the spatial axes are dynamic too; TensorRT: the profile spans
+            ``n`` = 1 to 4 in ``spatial_shape`` instead of the example's size.
         input_shape: an input shape (batch first) instead of the one ``network_data_format`` gives.
         verify: check the export against eager PyTorch (False skips it, explicitly).
-        atol, rtol: the parity tolerances.
+        atol, rtol: the parity tolerances (default 1e-4 for fp32, 1e-2 for fp16).
         overrides: config overrides ``{id: value}``.
-        converter_kwargs: more keyword arguments for the underlying torch export call.
+        converter_kwargs: more keyword arguments for the underlying export call.
+        external_data: ONNX: ``auto`` (weights in ``<output>.data`` when the model is over 2 GB),
+            ``always`` or ``never``.
+        device: where the export is made and checked: ``cpu`` (default; TensorRT: ``cuda``),
+            ``cuda`` or ``cuda:N``.
+        precision: ``fp32`` or ``fp16`` (half-precision weights; the reference stays fp32).
+        converter: TensorRT: ``torch_tensorrt`` (a TorchScript file with the engines inside) or
+            ``onnx`` (TensorRT's ONNX parser; a serialized engine and ``<output>.json``).
+        dynamic_batchsize: TensorRT: the batch range ``[min, opt, max]`` (default ``[1, 2, 4]``).
 
     Returns:
         The ``ExportReport`` (per input shape and output, the largest absolute and relative errors).
 
     Raises:
-        ExportError: the network id is unknown, the checkpoint does not fit, the export fails, the
-            output cannot be written, or the export's outputs differ beyond tolerance; nothing is
-            left at ``output`` then.
-        MissingDependencyError: onnx/onnxruntime (or TensorRT) is not installed.
+        ExportError: an option is invalid, the network id is unknown, the checkpoint does not fit,
+            the export fails, the output cannot be written, or the export's outputs differ beyond
+            tolerance; nothing is left at ``output`` then.
+        MissingDependencyError: onnx/onnxruntime, CUDA, or Torch-TensorRT/TensorRT is not there.
         FormatError, ConfigError: the bundle or its configs are broken.
 
     Example:
@@ -107,12 +135,17 @@ def export_bundle(
     files = [bundle.config_path(n) for n in names]
     ckpt = Path(checkpoint) if checkpoint is not None else bundle.weights_path("model.pt")
     if output is None:
-        output = bundle.root / "models" / f"model{SUFFIXES.get(format, '.' + format)}"
+        if format == "tensorrt":
+            from bundle.export.tensorrt import check_converter
+
+            converter = check_converter(converter)
+        output = bundle.root / "models" / f"model{default_suffix(format, converter)}"
     return export_configs(
         files, meta_file=bundle.metadata_path, format=format, output=output, net_id=net_id, checkpoint=ckpt,
         bundle_root=bundle.root, key_in_ckpt=key_in_ckpt, trace=trace, exporter=exporter, opset=opset,
         dynamic_batch=dynamic_batch, dynamic_spatial=dynamic_spatial, input_shape=input_shape, verify=verify,
-        atol=atol, rtol=rtol, overrides=overrides, converter_kwargs=converter_kwargs,
+        atol=atol, rtol=rtol, overrides=overrides, converter_kwargs=converter_kwargs, external_data=external_data,
+        device=device, precision=precision, converter=converter, dynamic_batchsize=dynamic_batchsize,
     )
 
 
@@ -133,10 +166,16 @@ def export_configs(
     dynamic_spatial: bool = False,
     input_shape: Sequence[int] | None = None,
     verify: bool = True,
-    atol: float = FP32_TOLERANCE,
-    rtol: float = FP32_TOLERANCE,
+    atol: float | None = None,
+    rtol: float | None = None,
     overrides: Mapping[str, Any] | None = None,
     converter_kwargs: Mapping[str, Any] | None = None,
+    external_data: str = "auto",
+    device: str | int | None = None,
+    precision: str = "fp32",
+    converter: str = "torch_tensorrt",
+    dynamic_batchsize: Sequence[int] | str | None = None,
+    io_names: tuple[str | None, Sequence[str] | None] = (None, None),
 ) -> ExportReport:
     """``export_bundle`` for config files that need not sit in a bundle folder (MONAI's calling style).
 
@@ -145,20 +184,23 @@ def export_configs(
         meta_file: the metadata file (its ``network_data_format`` shapes the example inputs).
         bundle_root: the folder the configs' ``bundle_root`` is set to, and whose ``scripts/`` is
             importable while the network is built (default: the configs' parent's parent).
+        io_names: (input name, output names) replacing the metadata's in ONNX and TensorRT
+            exports (MONAI's ``onnx_input_names``/``onnx_output_names``); None keeps them.
         Others: see ``export_bundle``.
 
     Raises:
         See ``export_bundle``.
     """
     exporter_fn = get_exporter(format)
-    if exporter not in ("dynamo", "torchscript"):
-        raise ExportError(f"unknown ONNX exporter '{exporter}'", hint="use 'dynamo' (default) or 'torchscript'")
+    job_options = _checked_options(format, exporter=exporter, external_data=external_data, device=device,
+                                   precision=precision, converter=converter, dynamic_batchsize=dynamic_batchsize)
+    atol, rtol = tolerance(job_options["precision"], atol), tolerance(job_options["precision"], rtol)
     files = [Path(f) for f in config_files]
     root = Path(bundle_root) if bundle_root is not None else files[0].resolve().parent.parent
     output = Path(output)
     _check_writable(output)
     metadata = _read_json_like(meta_file) if meta_file is not None and Path(meta_file).is_file() else {}
-    spec = input_spec(metadata, input_shape=input_shape)
+    spec = _renamed(input_spec(metadata, input_shape=input_shape), *io_names)
     name = "+".join(f.stem for f in files)
     network = build_network(files, meta_file, root, net_id, overrides)
     load_checkpoint(network, checkpoint, net_id, key_in_ckpt)
@@ -167,21 +209,18 @@ def export_configs(
         extra[f"{f.stem}.json"] = json.dumps(_read_json_like(f)).encode()
     example = spec.tensor(spec.shape(2, 2))
     job = ExportJob(network=network, spec=spec, example=example, net_id=net_id, config=name, metadata=metadata,
-                    extra_files=extra, trace=trace, exporter=exporter, opset=opset, dynamic_batch=dynamic_batch,
-                    dynamic_spatial=dynamic_spatial, converter_kwargs=dict(converter_kwargs or {}))
+                    extra_files=extra, trace=trace, opset=opset, dynamic_batch=dynamic_batch,
+                    dynamic_spatial=dynamic_spatial, converter_kwargs=dict(converter_kwargs or {}), **job_options)
     report = ExportReport(format=format, output=str(output), net_id=net_id, config=name, atol=atol, rtol=rtol,
-                          options=_options(job, format))
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+                          options=_report_options(job, format))
+    with Staging(output, companions=COMPANIONS.get(format, ())) as staging:
         start = time.perf_counter()
         try:
-            runner = exporter_fn(job, tmp)
+            runner = exporter_fn(job, staging.path)
         except BundleError:
             raise
-        except Exception as err:  # whatever torch raises while scripting/tracing/exporting
-            raise _export_failed(err, job, format) from err
+        except Exception as err:  # whatever torch (or TensorRT) raises while scripting/tracing/exporting/building
+            raise export_failed(err, job, format) from err
         report.seconds = time.perf_counter() - start
         if verify:
             report.verified = True
@@ -192,20 +231,67 @@ def export_configs(
                     f"written to '{output}'\n{report.format_text()}", config_id=net_id,
                     hint="loosen --atol/--rtol if the difference is expected, try --trace or --exporter torchscript, "
                          "or skip the check with --no-verify")
-        os.replace(tmp, output)
-    finally:
-        for leftover in (tmp, Path(str(tmp) + ".data")):
-            if leftover.exists():
-                leftover.unlink()
+        del runner  # lets go of the runtime's session and its open files before they are moved
+        report.files = [str(p) for p in staging.publish()]
     logger.info("exported %s to %s", net_id, output)
     return report
 
 
-def _options(job: ExportJob, format: str) -> dict[str, Any]:
+def _checked_options(format: str, *, exporter: str, external_data: str, device: Any, precision: str,
+                     converter: str, dynamic_batchsize: Any) -> dict[str, Any]:
+    """The job's options, each checked (before the network is built), with the format's defaults.
+
+    Raises:
+        ExportError: an option has no valid value. MissingDependencyError: CUDA (or TensorRT's
+            packages) for a CUDA device (or a TensorRT export) is not there.
+    """
+    from bundle.export.onnx import check_external_data
+
+    if exporter not in ("dynamo", "torchscript"):
+        raise ExportError(f"unknown ONNX exporter '{exporter}'", hint="use 'dynamo' (default) or 'torchscript'")
+    options = {"exporter": exporter, "external_data": check_external_data(external_data),
+               "precision": check_precision(precision), "converter": converter, "dynamic_batchsize": None}
+    if format == "tensorrt":
+        from bundle.export.tensorrt import check_converter, check_requirements
+        from bundle.export.tensorrt.profile import check_batch_range
+
+        options["converter"] = check_converter(converter)
+        options["dynamic_batchsize"] = check_batch_range(dynamic_batchsize)
+        options["device"] = check_device("cuda" if device is None else device)
+        check_requirements(options["converter"], options["device"])
+    else:
+        options["device"] = check_device(device)
+        if options["device"] != "cpu":
+            require_cuda(f"a {format} export on {options['device']}")
+    return options
+
+
+def _renamed(spec: InputSpec, input_name: str | None, output_names: Sequence[str] | None) -> InputSpec:
+    from dataclasses import replace
+
+    if input_name:
+        spec = replace(spec, name=str(input_name))
+    if output_names:
+        spec = replace(spec, output_names=[str(n) for n in output_names])
+    return spec
+
+
+def _report_options(job: ExportJob, format: str) -> dict[str, Any]:
     if format == "onnx":
-        return {"exporter": job.exporter, "opset": job.opset or "default", "dynamic_batch": job.dynamic_batch,
-                "dynamic_spatial": job.dynamic_spatial}
-    return {"mode": "trace" if job.trace else "script"}
+        options = {"exporter": job.exporter, "opset": job.opset or "default", "dynamic_batch": job.dynamic_batch,
+                   "dynamic_spatial": job.dynamic_spatial, "external_data": job.external_data}
+    elif format == "tensorrt":
+        options = {"converter": job.converter, "dynamic_batchsize": list(job.dynamic_batchsize or ()),
+                   "dynamic_spatial": job.dynamic_spatial}
+        if job.converter == "onnx":
+            options["exporter"] = job.exporter
+    else:
+        options = {"mode": "trace" if job.trace else "script"}
+    if job.device != "cpu" or format == "tensorrt":
+        options["device"] = job.device
+    if job.precision != "fp32" or format == "tensorrt":
+        options["precision"] = job.precision
+    return options
 
 
 def _check_writable(output: Path) -> None:
@@ -225,118 +311,3 @@ def _read_json_like(path: str | os.PathLike) -> Any:
     from bundle.config.loader import load_file
 
     return load_file(path)
-
-
-def build_network(files: Sequence[Path], meta_file: Any, root: Path, net_id: str,
-                  overrides: Mapping[str, Any] | None) -> Any:
-    """Build ``net_id`` from the configs (with ``root``'s ``scripts/`` importable), in eval mode.
-
-    Raises:
-        ExportError: ``net_id`` is not defined (close ids named) or is not a ``torch.nn.Module``.
-    """
-    import torch
-
-    from bundle.config.engine import Config
-    from bundle.format.scripts import BundleScripts
-
-    meta = meta_file if meta_file is not None and Path(meta_file).is_file() else None
-    cfg = Config.load(*files, meta=meta, base_dir=root, overrides=overrides)
-    if isinstance(cfg.get("bundle_root", None), str):
-        cfg = Config.load(*files, meta=meta, base_dir=root,
-                          overrides={**dict(overrides or {}), "bundle_root": str(root)})
-    where = ", ".join(f.name for f in files)
-    if net_id not in cfg:
-        ids = [i for i in cfg.ids() if "::" not in i and "#" not in i]
-        raise ExportError(f"config {where} defines no network '{net_id}'", config_id=net_id,
-                          hint=did_you_mean(net_id, ids) or f"name the network's id with --net_id (top-level "
-                               f"ids: {', '.join(ids[:12])})")
-    with BundleScripts(root):
-        network = cfg.resolve(net_id)
-    if not isinstance(network, torch.nn.Module):
-        raise ExportError(f"'{net_id}' in {where} is a {type(network).__name__}, not a torch.nn.Module",
-                          location=cfg.where(net_id), config_id=net_id, hint="name the network's id with --net_id")
-    return network.cpu().eval()
-
-
-def load_checkpoint(network: Any, checkpoint: str | os.PathLike, net_id: str, key: str | None) -> None:
-    """Load a state dict (``weights_only=True``) into ``network``.
-
-    Raises:
-        ExportError: it does not fit (missing, unexpected and mismatched keys listed).
-        FormatError: it cannot be loaded safely, or is not a state dict.
-    """
-    from bundle.format.weights import fit_weights, load_state_dict
-
-    state = load_state_dict(checkpoint, key=key or None)
-    fit = fit_weights(network, state)
-    if not fit.ok:
-        raise ExportError(f"checkpoint '{checkpoint}' does not fit '{net_id}': {fit.describe()}",
-                          location=Location(str(checkpoint)), config_id=net_id, hint=fit.hint())
-
-
-_SOURCE = re.compile(r'File "([^"]+)", line (\d+)')
-_QUOTED_OPERATOR = re.compile(r"operator '(?:::)?([\w.:]+)'")
-_OPERATOR = re.compile(r"\b((?:aten|prim|onnx)::[A-Za-z_][\w.]*|torch\.ops\.aten\.[\w.]+)")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_SUMMARY = re.compile(r"## Exception summary\s*\n\s*(?:<class '([\w.]+)'>: )?(.+)")
-
-
-def _export_failed(err: Exception, job: ExportJob, format: str) -> ExportError:
-    """An ExportError naming the exporter, the config id, the operator and source line when they are known."""
-    text = _ANSI.sub("", str(err)).strip()
-    kind = type(err).__name__
-    detail = next((line.strip() for line in text.splitlines() if line.strip()), "")  # TorchScript starts with \n
-    summary = _SUMMARY.search(text)  # the dynamo exporter puts the root cause under this heading
-    if summary:
-        kind, detail = (summary.group(1) or kind).rsplit(".", 1)[-1], summary.group(2).strip()
-    op = _QUOTED_OPERATOR.search(text) or _OPERATOR.search(text)
-    how = {"torchscript": "torch.jit.trace" if job.trace else "torch.jit.script",
-           "onnx": f"torch.onnx.export ({job.exporter} exporter)"}.get(format, format)
-    what = f" at the operator '{op.group(1)}'" if op else ""
-    source = _SOURCE.search(text)  # TorchScript names the line of the network's code it cannot compile
-    location = Location(source.group(1), int(source.group(2))) if source else None
-    if format == "onnx":
-        other = "torchscript" if job.exporter == "dynamo" else "dynamo"
-        hint = f"try --exporter {other}" + (", or without --dynamic_spatial" if job.dynamic_spatial else "")
-    else:
-        hint = "try " + ("without --trace (torch.jit.script)" if job.trace else "--trace (torch.jit.trace)")
-    hint += "; otherwise the network's forward needs rewriting without the construct that fails"
-    return ExportError(f"{how} cannot export '{job.net_id}' of config '{job.config}'{what}: {kind}: {detail}",
-                       location=location, config_id=job.net_id, hint=hint)
-
-
-def check_parity(job: ExportJob, runner: Callable, *, atol: float, rtol: float) -> list[ParityCheck]:
-    """Run the export and eager PyTorch on every parity shape; compare every output."""
-    import torch
-
-    checks = []
-    shapes = job.spec.parity_shapes(dynamic_batch=job.dynamic_batch, dynamic_spatial=job.dynamic_spatial)
-    for i, shape in enumerate(shapes):
-        x = job.spec.tensor(shape, seed=i + 1)
-        with torch.no_grad():
-            expected = _as_numpy(job.network(x))
-        check = ParityCheck(tuple(shape))
-        try:
-            got = runner(x)
-        except BundleError:  # a missing runtime, not a finding about the export
-            raise
-        except Exception as err:  # the runtime rejected this input: the export does not take it
-            check.error = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
-        else:
-            check.outputs = compare_outputs(job.spec.output_names, expected, got, atol=atol, rtol=rtol)
-        checks.append(check)
-    return checks
-
-
-def _as_numpy(output: Any) -> list[Any]:
-    """A network's output(s) as a flat list of numpy arrays (tensor, tuple/list, or dict in order)."""
-    import torch
-
-    if isinstance(output, torch.Tensor):
-        return [output.detach().cpu().numpy()]
-    if isinstance(output, Mapping):
-        output = list(output.values())
-    if isinstance(output, (list, tuple)):
-        return [x for o in output for x in _as_numpy(o)]
-    raise ExportError(f"the network returns a {type(output).__name__}; only tensors, and tuples, lists and dicts "
-                      "of tensors, can be exported")

@@ -1,5 +1,5 @@
-"""MONAI's ``ckpt_export`` and ``onnx_export``, with MONAI's argument names, on our exporters
-(every export checked against eager PyTorch, written only when it matches)."""
+"""MONAI's ``ckpt_export``, ``onnx_export`` and ``trt_export``, with MONAI's argument names, on our
+exporters (every export checked against eager PyTorch, written only when it matches)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from typing import Any, Mapping, Sequence
 
 from bundle.errors import FormatError
 from bundle.export.core import FP32_TOLERANCE, export_configs
+from bundle.export.registry import default_suffix
 from bundle.export.report import ExportReport
 
-__all__ = ["ckpt_export", "onnx_export"]
+__all__ = ["ckpt_export", "onnx_export", "trt_export"]
 
 PathLike = str | os.PathLike
 
@@ -113,13 +114,88 @@ def onnx_export(
     return _export("onnx", args, verify=verify, atol=atol, rtol=rtol)
 
 
-def _export(format: str, args: dict, *, verify: bool, atol: float, rtol: float) -> ExportReport:
+def trt_export(
+    net_id: str | None = None,
+    filepath: PathLike | None = None,
+    ckpt_file: str | None = None,
+    meta_file: str | Sequence[str] | None = None,
+    config_file: str | Sequence[str] | None = None,
+    key_in_ckpt: str | None = None,
+    precision: str | None = None,
+    input_shape: Sequence[int] | None = None,
+    use_trace: bool | None = None,
+    dynamic_batchsize: Sequence[int] | None = None,
+    device: int | None = None,
+    use_onnx: bool | None = None,
+    onnx_input_names: Sequence[str] | None = None,
+    onnx_output_names: Sequence[str] | None = None,
+    args_file: str | None = None,
+    converter_kwargs: Mapping | None = None,
+    verify: bool = True,
+    atol: float | None = None,
+    rtol: float | None = None,
+    **override: Any,
+) -> ExportReport:
+    """Build a TensorRT engine from a checkpoint (MONAI's ``trt_export``), checked on the GPU.
+
+    Args:
+        precision: ``fp32`` (default) or ``fp16``.
+        dynamic_batchsize: the batch range ``[min, opt, max]`` (default ``[1, 2, 4]``; MONAI's
+            default, a fixed batch, is ``[N, N, N]``).
+        device: the GPU's index (default 0).
+        use_onnx: through TensorRT's ONNX parser (a serialized engine at ``filepath``, with
+            ``<filepath>.json``) instead of Torch-TensorRT (a TorchScript file).
+        use_trace: with ``use_onnx``, the TorchScript-based (tracing) ONNX exporter.
+        onnx_input_names, onnx_output_names: the engine's input and output names (one input;
+            default: the metadata's, e.g. ``image``/``pred``).
+        converter_kwargs: more arguments for ``torch_tensorrt.compile``, or with ``use_onnx`` for
+            ``torch.onnx.export`` and the builder (``workspace_size``, ``optimization_level``).
+        atol, rtol: the parity tolerances (default 1e-4 for fp32, 1e-2 for fp16).
+        Others: as ``ckpt_export`` (``filepath`` defaults to ``{bundle_root}/models/model.ts``, or
+            ``model.engine`` with ``use_onnx``; a name without suffix gets that suffix).
+
+    Raises:
+        MissingDependencyError: no CUDA GPU, or torch_tensorrt (tensorrt with ``use_onnx``) missing.
+        ExportError: a bad precision, batch range or input names. Others: see ``export_bundle``.
+
+    Example:
+        >>> trt_export(config_file="configs/inference.json", bundle_root=".", precision="fp16",
+        ...            dynamic_batchsize=[1, 4, 8], use_onnx=True)
+    """
+    args = _arguments(args_file, dict(net_id=net_id, filepath=filepath, ckpt_file=ckpt_file, meta_file=meta_file,
+                                      config_file=config_file, key_in_ckpt=key_in_ckpt, precision=precision,
+                                      input_shape=input_shape, use_trace=use_trace,
+                                      dynamic_batchsize=dynamic_batchsize, device=device, use_onnx=use_onnx,
+                                      onnx_input_names=onnx_input_names, onnx_output_names=onnx_output_names,
+                                      converter_kwargs=converter_kwargs, **override))
+    return _export("tensorrt", args, verify=verify, atol=atol, rtol=rtol)
+
+
+def _trt_options(args: dict) -> dict[str, Any]:
+    """export_configs' TensorRT options from MONAI's trt_export arguments (popped from ``args``)."""
+    from bundle.errors import ExportError
+
+    inputs = list(args.pop("onnx_input_names", None) or [])
+    if len(inputs) > 1:
+        raise ExportError(f"onnx_input_names names {len(inputs)} inputs; bundle exports networks of one input",
+                          hint="give one name, e.g. --onnx_input_names \"['image']\"")
+    outputs = list(args.pop("onnx_output_names", None) or []) or None
+    device = args.pop("device", None)
+    use_onnx = bool(args.pop("use_onnx", None))
+    return {"precision": args.pop("precision", None) or "fp32", "device": 0 if device is None else device,
+            "converter": "onnx" if use_onnx else "torch_tensorrt",
+            "dynamic_batchsize": args.pop("dynamic_batchsize", None),
+            "io_names": (inputs[0] if inputs else None, outputs)}
+
+
+def _export(format: str, args: dict, *, verify: bool, atol: float | None, rtol: float | None) -> ExportReport:
     from bundle.format.monai_verify import _files
 
     configs = _files(args.pop("config_file", None), "config file", "config_file")
     root = Path(args.pop("bundle_root", None) or os.getcwd())
     net_id = args.pop("net_id", None) or "network_def"
-    suffix = ".ts" if format == "torchscript" else ".onnx"
+    trt = _trt_options(args) if format == "tensorrt" else {}
+    suffix = default_suffix(format, trt.get("converter", "torch_tensorrt"))
     filepath = Path(args.pop("filepath", None) or root / "models" / f"model{suffix}")
     if not filepath.suffix:
         filepath = filepath.with_suffix(suffix)
@@ -131,6 +207,7 @@ def _export(format: str, args: dict, *, verify: bool, atol: float, rtol: float) 
         "exporter": "torchscript" if use_trace or converter.pop("dynamo", True) is False else "dynamo",
         "opset": converter.pop("opset_version", None),
         "dynamic_spatial": bool(converter.pop("dynamic_spatial", False)),
+        **trt,
     }
     key = args.pop("key_in_ckpt", None) or None
     input_shape = args.pop("input_shape", None) or None

@@ -7,10 +7,11 @@ from typing import Callable
 
 from bundle.errors import ExportError, did_you_mean
 
-__all__ = ["EXPORTERS", "get_exporter"]
+__all__ = ["COMPANIONS", "EXPORTERS", "SUFFIXES", "default_suffix", "get_exporter"]
 
-# Each function takes (job: ExportJob, path: Path), writes the export to ``path`` and returns a
-# callable that loads ``path`` back and runs it: inputs (tensors) -> list of numpy outputs.
+# Each function takes (job: ExportJob, path: Path), writes the export to ``path`` (and any companion
+# file beside it as ``path.name + suffix``) and returns a callable that loads ``path`` back and runs
+# it: inputs (tensors) -> list of numpy outputs.
 EXPORTERS: dict[str, str] = {
     "torchscript": "bundle.export.torchscript:export_torchscript",
     "onnx": "bundle.export.onnx:export_onnx",
@@ -18,6 +19,17 @@ EXPORTERS: dict[str, str] = {
 }
 
 SUFFIXES: dict[str, str] = {"torchscript": ".ts", "onnx": ".onnx", "tensorrt": ".ts"}
+
+# Suffixes of the files a format may write beside its output (``model.onnx`` + ``.data``): they are
+# moved into place with it, and one left from an earlier export is removed when the new one has none.
+COMPANIONS: dict[str, tuple[str, ...]] = {"onnx": (".data",), "tensorrt": (".json",)}
+
+
+def default_suffix(format: str, converter: str = "torch_tensorrt") -> str:
+    """The default output suffix of ``format``: TensorRT's onnx converter writes a serialized ``.engine``."""
+    if format == "tensorrt" and converter == "onnx":
+        return ".engine"
+    return SUFFIXES.get(format, "." + format)
 
 
 def get_exporter(name: str) -> Callable:

@@ -45,6 +45,7 @@ class ExportReport:
         verified: whether the parity check ran.
         atol, rtol: the tolerances it ran with.
         seconds: time spent exporting (verification not included).
+        files: every file written, the model first, then its companions (``.data``, ``.json``).
     """
 
     format: str
@@ -57,6 +58,7 @@ class ExportReport:
     atol: float = 1e-4
     rtol: float = 1e-4
     seconds: float = 0.0
+    files: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -70,6 +72,8 @@ class ExportReport:
         opts = ", ".join(f"{k}={v}" for k, v in self.options.items())
         lines = [f"exported '{self.net_id}' of config '{self.config}' to {self.format}: {self.output}"
                  f" ({self.seconds:.2f}s{'; ' + opts if opts else ''})"]
+        if len(self.files) > 1:
+            lines.append("with: " + ", ".join(self.files[1:]))
         if not self.verified:
             lines.append("parity: not checked (--no-verify)")
             return "\n".join(lines)

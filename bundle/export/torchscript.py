@@ -15,27 +15,34 @@ __all__ = ["export_torchscript", "read_extra_files"]
 def export_torchscript(job: "ExportJob", path: Path) -> Callable[[Any], list[Any]]:
     """Script (or trace, with ``job.trace``) the network and save it to ``path``.
 
+    The network is exported on ``job.device`` in ``job.precision`` (fp16: half-precision weights,
+    and the file takes and returns float16 tensors).
+
     Returns:
-        A function running the saved file, loaded back with ``torch.jit.load``: input -> numpy outputs.
+        A function running the saved file, loaded back with ``torch.jit.load`` onto ``job.device``:
+        input -> numpy outputs.
     """
     import warnings
 
     import torch
 
+    from bundle.export.device import example_for_export, network_for_export, runtime_input
+
+    network = network_for_export(job)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated, and chosen on purpose
         if job.trace:
-            module = torch.jit.trace(job.network, job.example, **job.converter_kwargs)
+            module = torch.jit.trace(network, example_for_export(job), **job.converter_kwargs)
         else:
-            module = torch.jit.script(job.network, **job.converter_kwargs)
+            module = torch.jit.script(network, **job.converter_kwargs)
         torch.jit.save(module, str(path), _extra_files=job.extra_files)
-        loaded = torch.jit.load(str(path), map_location="cpu")
+        loaded = torch.jit.load(str(path), map_location=job.device)
 
     def run(x: Any) -> list[Any]:
-        from bundle.export.core import _as_numpy
+        from bundle.export.parity import as_numpy
 
         with torch.no_grad():
-            return _as_numpy(loaded(x))
+            return as_numpy(loaded(runtime_input(x, job)))
 
     return run
 

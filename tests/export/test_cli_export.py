@@ -14,7 +14,7 @@ from bundle.export.torchscript import read_extra_files
 
 
 def test_commands_are_listed():
-    for name in ("export", "ckpt_export", "onnx_export"):
+    for name in ("export", "ckpt_export", "onnx_export", "trt_export"):
         assert COMMANDS[name][0].startswith("bundle.cli.export:")
 
 
