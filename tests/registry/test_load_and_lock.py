@@ -138,3 +138,24 @@ def empty_the_cache() -> None:
     import shutil
 
     shutil.rmtree(Cache().root, ignore_errors=True)
+
+
+def test_load_exports_torchscript_and_onnx_with_external_data(tmp_path):
+    import shutil
+
+    import numpy as np
+
+    pytest.importorskip("onnxruntime")
+    from bundle.export import export_bundle
+
+    root = tmp_path / NAME
+    shutil.copytree(REPO / "zoo" / NAME, root)
+    export_bundle(root, format="torchscript", trace=True)
+    report = export_bundle(root, format="onnx", external_data="always")
+    assert (root / "models" / "model.onnx.data").is_file() and report.ok
+    x = torch.rand(3, 1, 8, 8)
+    eager = bundle.load(root)(x).detach()
+    assert torch.allclose(bundle.load(root, format="torchscript")(x), eager, atol=1e-5)
+    session = bundle.load(root, format="onnx")
+    (onnx_out,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    assert np.allclose(onnx_out, eager.numpy(), atol=1e-4)
