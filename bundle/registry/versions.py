@@ -100,8 +100,8 @@ def to_specifier(spec: str):
         raise ZooError(f"'{spec}' is not a version range", hint=_SPEC_HINT) from None
 
 
-def newest_first(versions: Iterable[str]) -> list[str]:
-    """Every version (pre-releases too), newest first; strings that are not versions are left out."""
+def _parsed(versions: Iterable[str]) -> list:
+    """(Version, text) of every string that is a version, newest first."""
     from packaging.version import InvalidVersion, Version
 
     parsed = []
@@ -110,7 +110,12 @@ def newest_first(versions: Iterable[str]) -> list[str]:
             parsed.append((Version(str(text)), str(text)))
         except InvalidVersion:
             continue
-    return [text for _, text in sorted(parsed, reverse=True)]
+    return sorted(parsed, reverse=True)
+
+
+def newest_first(versions: Iterable[str]) -> list[str]:
+    """Every version (pre-releases too), newest first; strings that are not versions are left out."""
+    return [text for _, text in _parsed(versions)]
 
 
 def match(versions: Iterable[str], spec: str | None = None) -> list[str]:
@@ -119,15 +124,7 @@ def match(versions: Iterable[str], spec: str | None = None) -> list[str]:
     Pre-releases only match a spec that names one (or when they are all there is), as pip does.
     Strings that are not versions are skipped.
     """
-    from packaging.version import InvalidVersion, Version
-
-    parsed = []
-    for text in versions:
-        try:
-            parsed.append((Version(str(text)), str(text)))
-        except InvalidVersion:
-            continue
-    parsed.sort(reverse=True)
+    parsed = _parsed(versions)
     if spec is None or str(spec).strip() in ("", "*", "latest"):
         final = [text for version, text in parsed if not version.is_prerelease]
         return final or [text for _, text in parsed]
