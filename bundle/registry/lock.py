@@ -55,8 +55,9 @@ def read_declared(path: str | os.PathLike) -> tuple[list[Declared], str | None]:
         raise FormatError(f"'{path}' must hold a mapping with a 'bundles' mapping (name -> version range)",
                           location=Location(str(path)))
     index = data.get("index")
-    if isinstance(index, list):
-        index = ",".join(str(i) for i in index)
+    if index:  # paths are relative to the declaration file, like the app's other files
+        locations = index if isinstance(index, list) else str(index).replace(",", " ").split()
+        index = ",".join(str(loc) if "://" in str(loc) else str(path.parent / str(loc)) for loc in locations)
     declared = []
     for name, value in data["bundles"].items():
         options = value if isinstance(value, dict) else {"version": value}

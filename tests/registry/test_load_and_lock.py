@@ -87,7 +87,7 @@ def test_lock_sync_and_load_by_lock(tmp_path, zoo, local_server, monkeypatch, ca
     index, version = zoo
     declared = tmp_path / "app" / "bundles.yaml"
     declared.parent.mkdir()
-    declared.write_text(f"index: {index}\nbundles:\n  {NAME}: \"<9\"\n")
+    declared.write_text(f"index: ../{index.name}\nbundles:\n  {NAME}: \"<9\"\n")  # relative to the file
     assert main(["lock", str(declared)]) == 0
     lock = json.loads((declared.parent / "bundles.lock").read_text())
     pinned = lock["bundles"][NAME]
