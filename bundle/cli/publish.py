@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-def publish(bundle_dir: str, to: str, base: str = "main", remote: str | None = None, dry_run: bool = False,
+def publish(bundle_dir: str, to: str, *, base: str = "main", remote: str | None = None, dry_run: bool = False,
             no_net: bool = False, no_weights: bool = False) -> int:
     """Check a bundle and open a pull request that publishes it.
 
