@@ -17,11 +17,15 @@ __all__ = ["build_network", "export_failed", "load_checkpoint"]
 
 
 def build_network(files: Sequence[Path], meta_file: Any, root: Path, net_id: str,
-                  overrides: Mapping[str, Any] | None) -> Any:
-    """Build ``net_id`` from the configs (with ``root``'s ``scripts/`` importable), in eval mode.
+                  overrides: Mapping[str, Any] | None, *, trusted: bool = True, error: type = ExportError) -> Any:
+    """Build ``net_id`` from the configs, in eval mode on the CPU; a config's ``bundle_root`` is ``root``.
+
+    Args:
+        trusted: False builds in safe mode, and ``root``'s ``scripts/`` are not importable.
+        error: the error class raised (``bundle.load`` raises FormatError, the exporters ExportError).
 
     Raises:
-        ExportError: ``net_id`` is not defined (close ids named) or is not a ``torch.nn.Module``.
+        error: ``net_id`` is not defined (close ids named) or is not a ``torch.nn.Module``.
     """
     import torch
 
@@ -29,29 +33,33 @@ def build_network(files: Sequence[Path], meta_file: Any, root: Path, net_id: str
     from bundle.format.scripts import BundleScripts
 
     meta = meta_file if meta_file is not None and Path(meta_file).is_file() else None
-    cfg = Config.load(*files, meta=meta, base_dir=root, overrides=overrides)
+    cfg = Config.load(*files, meta=meta, base_dir=root, overrides=overrides, trusted=trusted)
     if isinstance(cfg.get("bundle_root", None), str):
-        cfg = Config.load(*files, meta=meta, base_dir=root,
+        cfg = Config.load(*files, meta=meta, base_dir=root, trusted=trusted,
                           overrides={**dict(overrides or {}), "bundle_root": str(root)})
     where = ", ".join(f.name for f in files)
     if net_id not in cfg:
         ids = [i for i in cfg.ids() if "::" not in i and "#" not in i]
-        raise ExportError(f"config {where} defines no network '{net_id}'", config_id=net_id,
-                          hint=did_you_mean(net_id, ids) or f"name the network's id with --net_id (top-level "
-                               f"ids: {', '.join(ids[:12])})")
-    with BundleScripts(root):
+        raise error(f"config {where} defines no network '{net_id}'", config_id=net_id,
+                    hint=did_you_mean(net_id, ids) or f"name the network's id with net_id (top-level "
+                         f"ids: {', '.join(ids[:12])})")
+    if trusted:
+        with BundleScripts(root):
+            network = cfg.resolve(net_id)
+    else:
         network = cfg.resolve(net_id)
     if not isinstance(network, torch.nn.Module):
-        raise ExportError(f"'{net_id}' in {where} is a {type(network).__name__}, not a torch.nn.Module",
-                          location=cfg.where(net_id), config_id=net_id, hint="name the network's id with --net_id")
+        raise error(f"'{net_id}' in {where} is a {type(network).__name__}, not a torch.nn.Module",
+                    location=cfg.where(net_id), config_id=net_id, hint="name the network's id with net_id")
     return network.cpu().eval()
 
 
-def load_checkpoint(network: Any, checkpoint: str | os.PathLike, net_id: str, key: str | None) -> None:
+def load_checkpoint(network: Any, checkpoint: str | os.PathLike, net_id: str, key: str | None, *,
+                    error: type = ExportError) -> None:
     """Load a state dict (``weights_only=True``) into ``network``.
 
     Raises:
-        ExportError: it does not fit (missing, unexpected and mismatched keys listed).
+        error: it does not fit (missing, unexpected and mismatched keys listed).
         FormatError: it cannot be loaded safely, or is not a state dict.
     """
     from bundle.format.weights import fit_weights, load_state_dict
@@ -59,8 +67,8 @@ def load_checkpoint(network: Any, checkpoint: str | os.PathLike, net_id: str, ke
     state = load_state_dict(checkpoint, key=key or None)
     fit = fit_weights(network, state)
     if not fit.ok:
-        raise ExportError(f"checkpoint '{checkpoint}' does not fit '{net_id}': {fit.describe()}",
-                          location=Location(str(checkpoint)), config_id=net_id, hint=fit.hint())
+        raise error(f"checkpoint '{checkpoint}' does not fit '{net_id}': {fit.describe()}",
+                    location=Location(str(checkpoint)), config_id=net_id, hint=fit.hint())
 
 
 _SOURCE = re.compile(r'File "([^"]+)", line (\d+)')

@@ -123,30 +123,12 @@ def _network(bundle: Any, config: str, net_id: str, weights: str, key: str | Non
              overrides: Mapping[str, Any] | None) -> Any:
     import torch
 
-    from bundle.format.weights import fit_weights
+    from bundle.export.network import build_network, load_checkpoint
 
-    given = dict(overrides or {})
-    if "bundle_root" in bundle.load_config(config).ids():  # parsing only: configs that name their folder get this one
-        given.setdefault("bundle_root", str(bundle.root))
-    cfg = bundle.load_config(config, overrides=given, trusted=trusted)
-    if net_id not in cfg:
-        ids = [i for i in cfg.ids() if "::" not in i and "#" not in i]
-        raise FormatError(f"config '{config}' of {bundle.root} defines no network '{net_id}'", config_id=net_id,
-                          hint=did_you_mean(net_id, ids) or f"name the network's id with net_id= (ids: {', '.join(ids[:12])})")
-    if trusted:
-        with bundle.scripts():
-            network = cfg.resolve(net_id)
-    else:
-        network = cfg.resolve(net_id)
-    if not isinstance(network, torch.nn.Module):
-        raise FormatError(f"'{net_id}' is a {type(network).__name__}, not a torch.nn.Module",
-                          location=cfg.where(net_id), config_id=net_id, hint="name the network's id with net_id=")
-    state = bundle.load_weights(weights, key=key)
-    fit = fit_weights(network, state)
-    if not fit.ok:
-        raise FormatError(f"models/{weights} does not fit '{net_id}': {fit.describe()}",
-                          location=Location(str(bundle.weights_path(weights))), config_id=net_id, hint=fit.hint())
-    return network.to(torch.device(device) if device is not None else "cpu").eval()
+    network = build_network([bundle.config_path(config)], bundle.metadata_path, bundle.root, net_id, overrides,
+                            trusted=trusted, error=FormatError)
+    load_checkpoint(network, bundle.weights_path(weights), net_id, key, error=FormatError)
+    return network.to(torch.device(device) if device is not None else "cpu")
 
 
 def _torchscript(path: Path, device: Any) -> Any:

@@ -46,7 +46,10 @@ def _hub():
 
 
 def offline() -> bool:
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "BUNDLE_OFFLINE"))
+    """``BUNDLE_OFFLINE`` or huggingface_hub's ``HF_HUB_OFFLINE``."""
+    from bundle.registry.paths import offline as bundle_offline
+
+    return bundle_offline() or os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def get(cache, name: str, spec: str | None, *, repo: str | None = None, index: str | None = None,
