@@ -225,6 +225,11 @@ class FormatError(BundleError, ValueError):
     """A bundle's layout, metadata or files are wrong."""
 
 
+class NetworkBuildError(FormatError):
+    """A bundle's network cannot be built: no such config id, not a ``torch.nn.Module``, the bundle's code
+    raised while building it, or the weights do not fit (``bundle.format.network``)."""
+
+
 class BundleFileNotFoundError(FormatError, FileNotFoundError):
     """A bundle file that was asked for (a config, metadata, a logging file) does not exist.
 

@@ -27,6 +27,7 @@ def run(
     bundle_root: str | None = None,
     workflow_type: str | None = None,
     safe: bool | None = None,
+    trusted: bool | None = None,
     overrides: dict | None = None,
 ) -> None:
     """Run a bundle's workflow: evaluate its initialize, run and finalize ids.
@@ -51,14 +52,15 @@ def run(
         args_file: a JSON/YAML file of defaults for these options and for config overrides.
         bundle_root: set config id bundle_root (the short form sets it to BUNDLE_DIR).
         workflow_type: train or infer: check that type's required properties before running.
-        safe: run nothing outside the safe policy (for bundles you do not trust).
+        safe: run nothing outside the safe policy (for bundles you do not trust). The default follows
+            the trust rule: a bundle in the download cache runs in safe mode, any other folder trusted.
+        trusted: run a downloaded bundle with its own code (only for bundles you trust).
     """
     from bundle.workflows.create import load_args_file, make_workflow, prepare_workflow, run_prepared
 
     _setup_logging()
     defaults = load_args_file(args_file)
-    trusted = not _flag(safe if safe is not None else defaults.pop("safe", False), "safe")
-    defaults.pop("safe", None)
+    trusted = _trust(safe, trusted, defaults)
     args = {k: defaults.pop(k) for k in list(defaults) if k in _RUN_OPTIONS}
     given = dict(
         run_id=run_id, init_id=init_id, final_id=final_id, meta_file=meta_file, config_file=config_file,
@@ -103,8 +105,7 @@ def run_workflow(
 
     _setup_logging()
     given = {**load_args_file(args_file), **(overrides or {})}
-    trusted = not _flag(safe if safe is not None else given.pop("safe", False), "safe")
-    given.pop("safe", None)
+    trusted = _trust(safe, None, given)
     name = workflow_name if workflow_name is not None else given.pop("workflow_name", None)
     cls = locate_workflow(name, trusted=trusted)
     config_overrides: dict = {}
@@ -113,6 +114,19 @@ def run_workflow(
         config_overrides = {k: given.pop(k) for k in list(given) if k not in params}
     workflow = make_workflow(cls, None, trusted=trusted, **given)
     run_prepared(prepare_workflow(workflow, config_overrides))
+
+
+def _trust(safe: Any, trusted: Any, defaults: dict) -> bool | None:
+    """--safe: False; --trusted: True; neither: None (the trust rule decides). Both: an error."""
+    safe = _flag(safe if safe is not None else defaults.pop("safe", False), "safe")
+    trusted = _flag(trusted if trusted is not None else defaults.pop("trusted", False), "trusted")
+    defaults.pop("safe", None)
+    defaults.pop("trusted", None)
+    if safe and trusted:
+        from bundle.errors import ConfigError
+
+        raise ConfigError("--safe and --trusted contradict each other", hint="give one of them")
+    return False if safe else (True if trusted else None)
 
 
 def _read_positionals(positional: list[str], args: dict) -> str | None:

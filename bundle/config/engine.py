@@ -52,7 +52,8 @@ class Config:
         data: the merged (unexpanded) config; it is copied, never changed.
         sources: where its parts were written (``Config.load`` fills this in).
         base_dir: the bundle folder (macro file paths start there).
-        trusted: False runs nothing outside the safe policy (safe mode).
+        trusted: False runs nothing outside the safe policy (safe mode); None (default) follows the trust
+            rule (``bundle.trust``): a config inside the download cache is untrusted, any other trusted.
         policy: the ``SafePolicy`` to use in safe mode (default: ``SafePolicy()``).
         globals: names for expressions (MONAI's meaning; None for torch/numpy/monai, lazily).
         locator: a ``ComponentLocator`` for short ``_target_`` names.
@@ -65,7 +66,7 @@ class Config:
         *,
         sources: Sources | None = None,
         base_dir: PathLike | None = None,
-        trusted: bool = True,
+        trusted: bool | None = None,
         policy: Any = None,
         globals: Mapping[str, Any] | bool | None = None,
         locator: Any = None,
@@ -77,6 +78,10 @@ class Config:
         if sources is None:
             self.sources.record("", Given("<dict>"))
         self.base_dir = Path(base_dir) if base_dir else None
+        if trusted is None:
+            from bundle.trust import default_trusted
+
+            trusted = default_trusted(self.base_dir)
         self.trusted = trusted
         if not trusted and policy is None:
             from bundle.config.safety import SafePolicy

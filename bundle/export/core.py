@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from bundle.errors import BundleError, ExportError
+from bundle.errors import BundleError, ExportError, NetworkBuildError
 from bundle.export.device import check_device, check_precision, require_cuda, tolerance
 from bundle.export.inputs import InputSpec, input_spec
-from bundle.export.network import build_network, export_failed, load_checkpoint
+from bundle.export.failures import export_failed
 from bundle.export.parity import check_parity
 from bundle.export.registry import COMPANIONS, default_suffix, get_exporter
 from bundle.export.report import ExportReport
 from bundle.export.staging import Staging
 
-__all__ = ["ExportJob", "build_network", "check_parity", "export_bundle", "export_configs", "load_checkpoint"]
+__all__ = ["ExportJob", "check_parity", "export_bundle", "export_configs"]
 
 logger = logging.getLogger(__name__)
 
@@ -202,8 +202,7 @@ def export_configs(
     metadata = _read_json_like(meta_file) if meta_file is not None and Path(meta_file).is_file() else {}
     spec = _renamed(input_spec(metadata, input_shape=input_shape), *io_names)
     name = "+".join(f.stem for f in files)
-    network = build_network(files, meta_file, root, net_id, overrides)
-    load_checkpoint(network, checkpoint, net_id, key_in_ckpt)
+    network = _network(files, meta_file, root, net_id, overrides, checkpoint, key_in_ckpt)
     extra = {"metadata.json": json.dumps(metadata).encode()}
     for f in files:
         extra[f"{f.stem}.json"] = json.dumps(_read_json_like(f)).encode()
@@ -235,6 +234,20 @@ def export_configs(
         report.files = [str(p) for p in staging.publish()]
     logger.info("exported %s to %s", net_id, output)
     return report
+
+
+def _network(files: list[Path], meta_file: Any, root: Path, net_id: str, overrides: Mapping[str, Any] | None,
+             checkpoint: str | os.PathLike, key: str | None) -> Any:
+    """The network to export, through the one builder (``bundle.format.network``); what it finds wrong is an
+    ``ExportError`` here, the exporters' error."""
+    from bundle.format.network import build_network
+    from bundle.trust import resolve_trusted
+
+    try:
+        return build_network(files, root=root, meta=meta_file, net_id=net_id, overrides=overrides,
+                             trusted=resolve_trusted(None, root), weights=checkpoint, key=key)
+    except NetworkBuildError as err:
+        raise ExportError(err.message, location=err.location, config_id=err.config_id, hint=err.hint) from None
 
 
 def _checked_options(format: str, *, exporter: str, external_data: str, device: Any, precision: str,

@@ -12,12 +12,11 @@ Layout (MONAI's)::
       large_files.yml           optional: files fetched from URLs (.yml, .yaml or .json)
 
 Example:
-    >>> b = Bundle("zoo/spleen_ct_segmentation")
-    >>> b.version, b.config_names()
-    ('0.5.9', ['evaluate', 'inference', 'train'])
-    >>> cfg = b.load_config("inference", overrides={"device": "cpu"})
-    >>> net = cfg.resolve("network_def")
-    >>> net.load_state_dict(b.load_weights())
+    >>> b = Bundle("zoo/digits_classification")
+    >>> b.config_names()
+    ['evaluate', 'inference', 'multi_gpu_train', 'train']
+    >>> net = b.build_network("inference")            # network_def with models/model.pt, eval mode
+    >>> cfg = b.load_config("inference", overrides={"device": "cpu"})   # the config itself, unresolved
 """
 
 from __future__ import annotations
@@ -45,12 +44,16 @@ class Bundle:
 
     Args:
         path: the bundle folder (the one holding ``configs/metadata.json``).
+        trusted: whether its configs may run anything (``True``) or only what safe mode allows
+            (``False``); None (default) follows the trust rule of ``bundle.trust``: a folder in
+            the download cache is untrusted, any other folder trusted. Every method uses it unless
+            told otherwise.
 
     Raises:
         FormatError: the folder does not exist, is not a folder, or has no ``configs/metadata.json``.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, *, trusted: bool | None = None) -> None:
         given = Path(path).expanduser()
         root = given.resolve()
         if not root.exists():
@@ -63,7 +66,10 @@ class Bundle:
                 f"'{given}' is not a bundle: {missing} is missing",
                 location=Location(str(root / METADATA)), hint=INIT_HINT,
             )
+        from bundle.trust import resolve_trusted
+
         self.root = root
+        self.trusted = resolve_trusted(trusted, root)
         self._metadata: dict | None = None
         self._scripts: BundleScripts | None = None
 
@@ -156,7 +162,7 @@ class Bundle:
         self,
         *names: str,
         overrides: Mapping[str, Any] | None = None,
-        trusted: bool = True,
+        trusted: bool | None = None,
         **options: Any,
     ) -> "Config":
         """Load configs by name, merged in order, with the metadata available as ``@_meta_``.
@@ -164,7 +170,7 @@ class Bundle:
         Args:
             names: config names, e.g. ``"train", "evaluate"`` (later ones override earlier ones).
             overrides: ``{id: value}`` applied after merging.
-            trusted: False loads in safe mode (nothing outside the safe policy runs).
+            trusted: False loads in safe mode (nothing outside the safe policy runs); None: the bundle's.
             options: passed to ``Config.load`` (``policy``, ``globals``, ``locator``, ``strict_overrides``).
 
         Returns:
@@ -182,7 +188,62 @@ class Bundle:
                               hint=f"name one or more of: {', '.join(self.config_names()) or 'none'}")
         files = [self.config_path(n) for n in names]
         options.setdefault("base_dir", self.root)
+        trusted = self.trusted if trusted is None else trusted
         return Config.load(*files, meta=self.metadata_path, overrides=overrides, trusted=trusted, **options)
+
+    # --- the network ---------------------------------------------------------------------------
+
+    def build_network(
+        self,
+        config: str | tuple[str, ...] = "inference",
+        *,
+        net_id: str = "network_def",
+        weights: str | None = "model.pt",
+        key: str | None = None,
+        device: Any = None,
+        trusted: bool | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
+        """The bundle's network, ready to run: ``net_id`` of ``config`` built (with the bundle's
+        ``scripts/`` importable when trusted, ``bundle_root`` set to this folder), ``models/{weights}``
+        loaded into it with ``weights_only=True``, in eval mode on ``device``.
+
+        This is the one way from a bundle to a running network; ``bundle.load``, export, verify,
+        serving, labeling and federated learning use it.
+
+        Args:
+            config: the config (or configs, merged in order) that define the network.
+            net_id: the network's config id.
+            weights: the weights file under ``models/``; None builds the network with its initial weights.
+            key: the key holding the state dict in a nested checkpoint (``{"model": {...}}``).
+            device: where the network goes (default: the CPU).
+            trusted: as for ``load_config``; None: the bundle's.
+            overrides: ``{id: value}`` applied to the config.
+            options: passed to ``Config.load`` (``locator``, ``policy``).
+
+        Returns:
+            A ``torch.nn.Module`` in eval mode.
+
+        Raises:
+            NetworkBuildError: the config defines no ``net_id`` (close ids named), building it raised, it
+                is not a ``torch.nn.Module``, or the weights are missing or do not fit.
+            ConfigError: a config cannot be read, or safe mode refused something (``UnsafeConfigError``).
+            BundleFileNotFoundError: no such config.
+        """
+        from bundle.format.network import build_network
+
+        names = (config,) if isinstance(config, str) else tuple(config)
+        files = [self.config_path(n) for n in names]
+        checkpoint = self.weights_path(weights) if weights is not None else None
+        if checkpoint is not None and not checkpoint.is_file():
+            from bundle.errors import NetworkBuildError
+
+            raise NetworkBuildError(f"weights file 'models/{weights}' does not exist", location=Location(str(checkpoint)),
+                                    config_id=net_id, hint=self._fetch_hint(f"models/{weights}"))
+        return build_network(files, root=self.root, meta=self.metadata_path, net_id=net_id, overrides=overrides,
+                             trusted=self.trusted if trusted is None else trusted, weights=checkpoint, key=key,
+                             device=device, **options)
 
     # --- weights -------------------------------------------------------------------------------
 

@@ -288,14 +288,11 @@ def check_files(ctx: "Context") -> None:
 
 
 def _safe_config(ctx: "Context", files: list[Path]) -> "Config | None":
-    from bundle.config.engine import Config
+    from bundle.format.network import load_network_config
 
     meta = ctx.bundle.metadata_path if ctx.metadata is not None else None
     try:
-        plain = Config.load(*files, meta=meta, base_dir=ctx.bundle.root, locator=ctx.locator)
-        overrides = {"bundle_root": str(ctx.bundle.root)} if isinstance(plain.get("bundle_root", None), str) else None
-        safe = Config.load(*files, meta=meta, overrides=overrides, base_dir=ctx.bundle.root, trusted=False,
-                           locator=ctx.locator)
+        safe = load_network_config(files, root=ctx.bundle.root, meta=meta, trusted=False, locator=ctx.locator)
         safe.expanded
     except (BundleError, OSError):
         return None  # the configs check reports why

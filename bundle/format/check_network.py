@@ -162,7 +162,7 @@ def _first_tensor(output: Any, name: str) -> Any:
 
 def _network_config(ctx: "Context", net_id: str, config: str | None) -> tuple[str | None, Any]:
     """(config name, loaded Config) of the config that defines ``net_id``; (None, None) if none."""
-    from bundle.config.engine import Config
+    from bundle.format.network import load_network_config
 
     names = [config] if config else (["inference", "train"] + sorted(ctx.stacks))
     meta = ctx.bundle.metadata_path if ctx.metadata is not None else None
@@ -175,10 +175,8 @@ def _network_config(ctx: "Context", net_id: str, config: str | None) -> tuple[st
                 return None, None
             continue
         try:
-            loaded = Config.load(*files, meta=meta, base_dir=ctx.bundle.root, locator=ctx.locator)
-            if isinstance(loaded.get("bundle_root", None), str):
-                loaded = Config.load(*files, meta=meta, base_dir=ctx.bundle.root,
-                                     locator=ctx.locator, overrides={"bundle_root": str(ctx.bundle.root)})
+            loaded = load_network_config(files, root=ctx.bundle.root, meta=meta, locator=ctx.locator,
+                                         trusted=ctx.bundle.trusted)
             if net_id in loaded:
                 return name, loaded
         except BundleError:
@@ -194,8 +192,6 @@ def _network_config(ctx: "Context", net_id: str, config: str | None) -> tuple[st
 def check_network(ctx: "Context", *, net_id: str, config: str | None, device: str, p: int, n: int, any: int,
                   weights: bool, weights_name: str) -> None:
     """Build ``net_id``, load the weights into it (when ``weights``), and run it once."""
-    import torch
-
     io_format = (ctx.metadata or {}).get(IO_KEY)
     if not isinstance(io_format, Mapping) and ctx.metadata is not None:  # unreadable: the metadata check said so
         ctx.problem("network", f"the metadata has no \"{IO_KEY}\": the network's inputs and outputs are not checked",
@@ -206,15 +202,13 @@ def check_network(ctx: "Context", *, net_id: str, config: str | None, device: st
         if weights:
             check_weights_alone(ctx, weights_name=weights_name)
         return
+    from bundle.format.network import network_from_config
+
     try:
-        with ctx.bundle.scripts():
-            network = cfg.resolve(net_id)
-    except Exception as err:  # a bundle's own code can raise anything while building
+        network = network_from_config(cfg, net_id, root=ctx.bundle.root, trusted=ctx.bundle.trusted,
+                                      where=f"config '{name}'")
+    except BundleError as err:  # the builder's one error type: reported, not raised
         _build_failed(ctx, cfg, net_id, err)
-        network = None
-    if network is not None and not isinstance(network, torch.nn.Module):
-        ctx.problem("network", f"'{net_id}' in config '{name}' is a {type(network).__name__}, not a torch.nn.Module",
-                    location=cfg.where(net_id), config_id=net_id, hint="name the network's id with --net_id")
         network = None
     if weights:
         check_weights_alone(ctx, weights_name=weights_name, network=network)
@@ -225,7 +219,7 @@ def check_network(ctx: "Context", *, net_id: str, config: str | None, device: st
                       for f in found)
 
 
-def _build_failed(ctx: "Context", cfg: Any, net_id: str, err: Exception) -> None:
+def _build_failed(ctx: "Context", cfg: Any, net_id: str, err: BundleError) -> None:
     """Report why ``net_id`` could not be built: a warning when it needs a large file not fetched yet."""
     from bundle.format.large_files import FETCH_HINT
 
@@ -235,13 +229,10 @@ def _build_failed(ctx: "Context", cfg: Any, net_id: str, err: Exception) -> None
         ctx.problem("network", f"'{net_id}' cannot be built before '{waiting[0].path}' is fetched: the network is "
                     "not checked", location=cfg.where(net_id), config_id=net_id, severity=WARNING,
                     hint=FETCH_HINT.format(root=ctx.bundle.root, url=waiting[0].url))
-    elif isinstance(err, BundleError):
+    else:
         problem = ctx.as_problem("network", err)
         if not any((p.message, p.location) == (problem.message, problem.location) for p in ctx.report.problems):
             ctx.report.add(problem)  # else the configs check already said it, at the same place
-    else:
-        ctx.problem("network", f"building '{net_id}' raised {type(err).__name__}: {err}",
-                    location=cfg.where(net_id), config_id=net_id)
 
 
 def _relative(ctx: "Context", location: Location | None) -> Location | None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bundle.atomic import current_umask
-from bundle.errors import FormatError, did_you_mean
+from bundle.errors import BundleError, FormatError, did_you_mean
 
 __all__ = ["TEMPLATES_DIR", "DEFAULT_TEMPLATE", "list_templates", "init_bundle"]
 
@@ -253,23 +253,22 @@ def _initial_network(work: Path) -> Any:
     """Build ``network_def`` of the new bundle (inference, else train) with random weights, seed 0."""
     import torch
 
-    from bundle.config.engine import Config
+    from bundle.format.network import build_network
 
     configs = [work / "configs" / f"{n}.json" for n in ("inference", "train")]
     config_file = next((c for c in configs if c.is_file()), None)
     if config_file is None:
         raise FormatError("cannot write initial weights: the bundle has neither configs/inference.json nor "
                           "configs/train.json to build 'network_def' from", hint="give ckpt_file (or network)")
-    meta = work / "configs" / "metadata.json"
     try:
         with torch.random.fork_rng(devices=[]):  # the caller's random state is left as it was
             torch.manual_seed(0)
-            config = Config.load(config_file, meta=meta if meta.is_file() else None, base_dir=work)
-            return config.resolve("network_def")
-    except Exception as err:  # noqa: BLE001 - whatever stops the build, there are no weights to write
+            return build_network([config_file], root=work, meta=work / "configs" / "metadata.json")
+    except BundleError as err:  # whatever stops the build, there are no weights to write
         rel = config_file.relative_to(work).as_posix()
         raise FormatError(
-            f"cannot build 'network_def' of {rel} to write the initial weights: {err}",
+            f"cannot build 'network_def' of {rel} to write the initial weights: {err.message}",
+            location=err.location, config_id=err.config_id,
             hint="give the weights with ckpt_file (or network), or fix 'network_def' in the inference config",
         ) from err
 

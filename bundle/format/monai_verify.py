@@ -188,13 +188,14 @@ def verify_net_in_out(
         VerificationError: the network fails on the input, or its output's channels or dtype differ
             from the metadata (every mismatch listed).
         FormatError: an argument is missing or the metadata has no ``network_data_format``.
-        ConfigError: the network cannot be built.
+        NetworkBuildError: the network cannot be built, or is not a ``torch.nn.Module``.
+        ConfigError: the config engine's errors while building it.
     """
     import torch
 
     from bundle.format.check_network import IO_KEY, forward_problems
     from bundle.format.report import VerificationError
-    from bundle.format.scripts import BundleScripts
+    from bundle.format.network import network_from_config
 
     args = _merged_args(args_file, net_id=net_id, meta_file=meta_file, config_file=config_file, device=device,
                         p=p, n=n, any=any, extra_forward_args=extra_forward_args, **override)
@@ -209,17 +210,8 @@ def verify_net_in_out(
     if not isinstance(io_format, Mapping):
         raise FormatError(f"the metadata has no \"{IO_KEY}\" describing the network's inputs and outputs",
                           location=config.where("_meta_"), hint="see docs/format.md#metadata")
-    scripts = BundleScripts(config.base_dir) if config.base_dir and (config.base_dir / "scripts").is_dir() else None
-    if scripts is not None:
-        scripts.activate()
-    try:
-        network = config.resolve(net_id)
-    finally:
-        if scripts is not None:
-            scripts.deactivate()
-    if not isinstance(network, torch.nn.Module):
-        raise FormatError(f"'{net_id}' is a {type(network).__name__}, not a torch.nn.Module",
-                          location=config.where(net_id), config_id=net_id, hint="name the network's id with net_id")
+    config.get(net_id)  # a missing id is MONAI's KeyError (MissingIdError), with close ids
+    network = network_from_config(config, net_id, root=config.base_dir)
     problems = forward_problems(
         network, io_format, where=lambda *parts: config.where("::".join(("_meta_", *parts))),
         device=device, p=p, n=n, any=any, extra_forward_args=extra,

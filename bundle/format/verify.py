@@ -95,6 +95,7 @@ def verify_bundle(
     p: int = 1,
     n: int = 1,
     any: int = 32,
+    trusted: bool | None = None,
 ) -> VerifyReport:
     """Check a bundle folder and gather every problem.
 
@@ -114,6 +115,8 @@ def verify_bundle(
         device: where the network runs (``cpu``, ``cuda``, ``cuda:1``).
         p, n: values of ``p`` and ``n`` in ``spatial_shape`` expressions (``"2**p*n"``).
         any: the size a ``"*"`` dimension gets.
+        trusted: False builds the network in safe mode; None follows the trust rule (a downloaded
+            bundle is untrusted, a folder of yours trusted; see ``bundle.trust``).
 
     Returns:
         The report; ``report.ok`` is False when there is any error. It never raises for a problem
@@ -124,7 +127,7 @@ def verify_bundle(
     root = Path(path).expanduser().resolve()
     report = VerifyReport(root)
     try:
-        bundle = Bundle(root)
+        bundle = Bundle(root, trusted=trusted)
     except FormatError as err:
         report.checked.append("layout")
         report.add(Problem.from_error("layout", err, root=root))

@@ -24,7 +24,7 @@ from bundle.errors import ZooError
 from bundle.registry.archive import bundle_files, extract
 from bundle.registry.fetch import check_sha256, fetch, sha256_file
 from bundle.registry.manifest import MANIFEST, check_manifest, read_manifest, tree_files, write_manifest
-from bundle.registry.paths import cache_root, offline
+from bundle.settings import cache_root, offline
 
 log = logging.getLogger(__name__)
 

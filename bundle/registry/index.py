@@ -290,7 +290,7 @@ def _file_path(location: str) -> str:
 
 
 def _remote_index(url: str, *, refresh: bool) -> str:
-    from bundle.registry.paths import cache_root, offline
+    from bundle.settings import cache_root, offline
 
     copy = cache_root() / "indexes" / (hashlib.sha256(url.encode()).hexdigest()[:24] + ".json")
     ttl = float(os.environ.get("BUNDLE_INDEX_TTL", "600"))
@@ -338,7 +338,7 @@ def _check_schema(data: Any, text: str, where: str) -> None:
 
 
 def _valid_marker(digest: str) -> Path:
-    from bundle.registry.paths import cache_root
+    from bundle.settings import cache_root
 
     return cache_root() / "indexes" / "valid" / digest
 

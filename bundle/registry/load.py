@@ -1,9 +1,11 @@
 """The embedding API: ``bundle.load`` turns a bundle (a folder, or a zoo name fetched through the
 verified cache) into a ready network with its weights, an exported model, or a workflow.
 
-A bundle is someone else's code, so ``load`` builds it in safe mode unless ``trusted=True``: only
+A bundle is someone else's code. ``load`` follows the one trust rule (``bundle.trust``): a zoo
+name (anything downloaded into the cache) is built in safe mode unless ``trusted=True``: only
 ``_target_`` classes of the component libraries (torch.nn, bundle.components, monai.networks, ...)
-are built, no expression imports anything new, and the bundle's ``scripts/`` are not importable.
+are built, no expression imports anything new, and the bundle's ``scripts/`` are not importable. A
+folder you point at is yours: trusted unless ``trusted=False``.
 
 Example:
     >>> import bundle
@@ -69,7 +71,7 @@ def load(
     weights: str | None = None,
     key_in_ckpt: str | None = None,
     device: Any = None,
-    trusted: bool = False,
+    trusted: bool | None = None,
     overrides: Mapping[str, Any] | None = None,
     source: str = "index",
     index: str | None = None,
@@ -89,7 +91,8 @@ def load(
         weights: the file under ``models/`` to load (default by format: model.pt, model.ts, model.onnx).
         key_in_ckpt: the key holding the state dict in a nested checkpoint.
         device: where the network goes (default CPU); for onnx, ``"cuda"`` asks for the CUDA provider.
-        trusted: build with the bundle's own code and any ``_target_``/import (only for bundles you trust).
+        trusted: True builds with the bundle's own code and any ``_target_``/import (only for bundles you
+            trust), False in safe mode; None (default): safe for a zoo name, trusted for a folder.
         overrides: config overrides ``{id: value}``.
         source, index: where a zoo name is downloaded from (see ``bundle download``).
         lock: a lock file (``bundle lock``): load exactly the version it pins, verified.
@@ -108,27 +111,16 @@ def load(
     root = locate(name_or_path, version, source=source, index=index, lock=lock)
     from bundle.format.bundle import Bundle
 
-    bundle = Bundle(root)
+    bundle = Bundle(root, trusted=trusted)
     if workflow:
-        return _workflow(bundle, config, trusted=trusted, overrides=overrides)
+        return _workflow(bundle, config, trusted=bundle.trusted, overrides=overrides)
     file = weights or _DEFAULT_FILES[format]
     if format == "torchscript":
         return _torchscript(bundle.weights_path(file), device)
     if format == "onnx":
         return _onnx(bundle.weights_path(file), device)
-    return _network(bundle, config, net_id, file, key_in_ckpt, device=device, trusted=trusted, overrides=overrides)
-
-
-def _network(bundle: Any, config: str, net_id: str, weights: str, key: str | None, *, device: Any, trusted: bool,
-             overrides: Mapping[str, Any] | None) -> Any:
-    import torch
-
-    from bundle.export.network import build_network, load_checkpoint
-
-    network = build_network([bundle.config_path(config)], bundle.metadata_path, bundle.root, net_id, overrides,
-                            trusted=trusted, error=FormatError)
-    load_checkpoint(network, bundle.weights_path(weights), net_id, key, error=FormatError)
-    return network.to(torch.device(device) if device is not None else "cpu")
+    return bundle.build_network(config, net_id=net_id, weights=file, key=key_in_ckpt, device=device,
+                                overrides=overrides)
 
 
 def _torchscript(path: Path, device: Any) -> Any:

@@ -96,7 +96,8 @@ class ConfigWorkflow(BundleWorkflow):
         workflow_type: ``"train"``/``"infer"`` (or their synonyms) checks that type's required
             properties in ``initialize()``; None (the default) checks only metadata properties.
         properties_path: a JSON/YAML properties file instead of the built-in sets.
-        trusted: False is safe mode: nothing outside the safe policy runs, an INI logging file is
+        trusted: None (default) follows the trust rule (``bundle.trust``: config files in the download
+            cache are untrusted, others trusted); False is safe mode: nothing outside the safe policy runs, an INI logging file is
             refused and ``scripts/`` is not put on ``sys.path``.
         override: ``{id: value}`` set in the config (``parser[id] = value``: the parent must exist;
             ``+id`` extends a list or updates a dict).
@@ -120,14 +121,17 @@ class ConfigWorkflow(BundleWorkflow):
         workflow_type: str | None = None,
         properties_path: str | os.PathLike | None = None,
         *,
-        trusted: bool = True,
+        trusted: bool | None = None,
         **override: Any,
     ) -> None:
+        from bundle.trust import resolve_trusted
+
         files = as_config_files(config_file)
         if not files:
             raise FormatError("no config file given", hint="pass config_file='configs/train.json' (or a list)")
         _check_config_files(files)
         root = Path(files[0]).parent
+        trusted = resolve_trusted(trusted, root)
         if any(Path(f).parent != root for f in files[1:]):
             logger.info("config files are in different folders; defaults are looked up in '%s'", root)
         if meta_file is None and (root / "metadata.json").is_file():

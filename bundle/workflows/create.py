@@ -129,12 +129,13 @@ def make_workflow(workflow_name: Any = None, args_file: str | os.PathLike | None
     from bundle.workflows.config_workflow import ConfigWorkflow
 
     args = merge_args(args_file, **kwargs)
-    trusted = bool(args.pop("trusted", True))
+    trusted = args.pop("trusted", None)  # None: the workflow class applies the trust rule to its config files
     named = args.pop("workflow_name", None)
-    cls = locate_workflow(workflow_name if workflow_name is not None else named, trusted=trusted)
+    cls = locate_workflow(workflow_name if workflow_name is not None else named, trusted=trusted is not False)
     if _accepts_trusted(cls):
-        args["trusted"] = trusted
-    elif not trusted:
+        if trusted is not None:
+            args["trusted"] = bool(trusted)
+    elif trusted is False:
         raise UnsafeConfigError(f"workflow class '{cls.__qualname__}' has no safe mode (no trusted= argument)")
     if issubclass(cls, ConfigWorkflow) and args.get("config_file") is None:
         raise FormatError(

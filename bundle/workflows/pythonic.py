@@ -4,6 +4,7 @@ it, the metadata, or its ``get_<property>()`` methods."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, Sequence
 
 from bundle.config.parser import ConfigParser
@@ -30,7 +31,8 @@ class PythonicWorkflow(BundleWorkflow):
         config_file: optional config file(s) for hyperparameters, read into ``self.parser``.
         meta_file: the metadata file(s) (none by default; MONAI falls back to ``./metadata.json``).
         logging_file: a logging file (``.conf`` INI in trusted mode, or YAML/JSON dictConfig).
-        trusted: False is safe mode for the config and logging files.
+        trusted: False is safe mode for the config and logging files; None (default) follows the trust
+            rule (``bundle.trust``): config files in the download cache are untrusted, others trusted.
         override: ``{id: value}`` set in the config (``parser[id] = value``).
 
     Example:
@@ -51,9 +53,13 @@ class PythonicWorkflow(BundleWorkflow):
         meta_file: str | Sequence[str] | None = None,
         logging_file: str | None = None,
         *,
-        trusted: bool = True,
+        trusted: bool | None = None,
         **override: Any,
     ) -> None:
+        from bundle.trust import resolve_trusted
+
+        files = as_config_files(config_file) if config_file is not None else []
+        trusted = resolve_trusted(trusted, Path(files[0]).parent if files else None)
         super().__init__(workflow_type, properties_path, meta_file, logging_file, trusted=trusted)
         self._props_vals: dict = {}
         self._set_props_vals: dict = {}

@@ -62,18 +62,6 @@ def test_load_workflow_returns_an_initialized_workflow():
     assert type(workflow).__name__ == "ConfigWorkflow"
 
 
-def test_load_is_safe_by_default(tmp_path):
-    import shutil
-
-    root = tmp_path / "b"
-    shutil.copytree(REPO / "zoo" / NAME, root)
-    cfg = json.loads((root / "configs" / "inference.json").read_text())
-    cfg["network_def"] = {"_target_": "os.system", "command": "echo pwned"}
-    (root / "configs" / "inference.json").write_text(json.dumps(cfg))
-    with pytest.raises(UnsafeConfigError):
-        bundle.load(root)
-
-
 def test_load_errors_are_clear(tmp_path):
     with pytest.raises(FormatError, match="does not exist"):
         bundle.load(tmp_path / "missing")

@@ -47,7 +47,7 @@ def _hub():
 
 def offline() -> bool:
     """``BUNDLE_OFFLINE`` or huggingface_hub's ``HF_HUB_OFFLINE``."""
-    from bundle.registry.paths import offline as bundle_offline
+    from bundle.settings import offline as bundle_offline
 
     return bundle_offline() or os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 

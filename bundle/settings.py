@@ -1,5 +1,5 @@
-"""Where the cache is and whether downloads are allowed: read from the environment on every call, and
-cheap to import (the index commands need them without the download machinery)."""
+"""Settings read from the environment (on every call, so tests and users can change them): where the cache is,
+whether downloads are allowed. Cheap to import: no module here imports anything heavy."""
 
 from __future__ import annotations
 
