@@ -143,7 +143,11 @@ def make_workflow(workflow_name: Any = None, args_file: str | os.PathLike | None
             hint="give config_file (command line: --config_file FILE, or BUNDLE_DIR CONFIG_NAME)",
         )
     _log_summary(cls, args)
-    return cls(**args)
+    workflow = cls(**args)
+    if "trusted" not in args and isinstance(getattr(workflow, "trusted", None), bool):
+        logger.info("  trusted: %s (the trust rule: %s)", workflow.trusted,
+                    "a folder of yours" if workflow.trusted else "a download from the cache")
+    return workflow
 
 
 def prepare_workflow(
