@@ -60,7 +60,10 @@ def bundle_config_files(bundle_dir: str | os.PathLike, names: Sequence[str], *, 
     """
     folder = Path(bundle_dir)
     if not folder.is_dir():
-        raise BundleFileNotFoundError(f"bundle folder '{bundle_dir}' does not exist", hint="check the path")
+        from bundle.format.folder import folder_problem
+
+        message, hint = folder_problem(bundle_dir) or (f"'{bundle_dir}' is not a folder", "check the path")
+        raise BundleFileNotFoundError(message, hint=hint)
     if not (folder / "configs").is_dir():
         raise FormatError(
             f"'{bundle_dir}' is not a bundle: it has no configs/ folder", hint="give the bundle's top folder"
