@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bundle.config import locator
+from bundle.config import locator, name_index
+from bundle.config.name_index import INDEXES, NameIndexes
 from bundle.config.locator import ComponentLocator
 from bundle.errors import AmbiguousTargetError, MissingDependencyError, UnknownTargetError
 
@@ -116,7 +117,7 @@ def fake_modules() -> list[str]:
 def fresh_state(tmp_path, monkeypatch):
     """Every test gets its own cache folder and an empty in-memory index; fake modules are forgotten."""
     monkeypatch.setenv("BUNDLE_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(locator, "_INDEXES", {})
+    INDEXES.clear()
     yield
     for name in fake_modules():
         del sys.modules[name]
@@ -134,7 +135,7 @@ def src(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def isolated(monkeypatch):
     """No default namespaces: only those a test names (MONAI, when installed, also has a LoadImaged)."""
-    monkeypatch.setattr(locator, "_default_namespaces", lambda: [])
+    monkeypatch.setattr(name_index, "default_namespaces", lambda: [])
 
 
 def cache_files(tmp_path: Path) -> list[Path]:
@@ -259,15 +260,15 @@ def test_cache_is_written_and_reused(src, isolated, tmp_path, monkeypatch):
     def no_build(*args):
         raise AssertionError("the index was rebuilt")
 
-    monkeypatch.setattr(locator, "_INDEXES", {})
-    monkeypatch.setattr(locator, "_build_tree_index", no_build)
+    INDEXES.clear()
+    monkeypatch.setattr(name_index, "build_tree_index", no_build)
     again = ComponentLocator(namespaces=[("fakepkg", "tree")])
     assert again.resolve_name("LoadImaged") == "fakepkg.transforms.io.LoadImaged"
 
 
 def test_in_memory_index_is_built_once_per_process(src, isolated, monkeypatch):
     ComponentLocator(namespaces=[("fakepkg", "tree")]).short_names()
-    monkeypatch.setattr(locator, "_read_cache", lambda *args: pytest.fail("the cache was read again"))
+    monkeypatch.setattr(name_index, "read_cache", lambda *args: pytest.fail("the cache was read again"))
     assert "Twin" in ComponentLocator(namespaces=[("fakepkg", "tree")]).short_names()
 
 
@@ -275,7 +276,7 @@ def test_changed_source_rebuilds_tree_index(src, isolated, monkeypatch):
     ComponentLocator(namespaces=[("fakepkg", "tree")]).short_names()
     module = src / "fakepkg" / "nets" / "a.py"
     module.write_text(module.read_text() + "\nclass Fresh:\n    pass\n")
-    monkeypatch.setattr(locator, "_INDEXES", {})
+    INDEXES.clear()
     assert ComponentLocator(namespaces=[("fakepkg", "tree")]).resolve_name("Fresh") == "fakepkg.nets.a.Fresh"
 
 
@@ -283,7 +284,7 @@ def test_changed_star_imported_module_rebuilds_exports_index(src, isolated, monk
     ComponentLocator(namespaces=[("fakeexp", "exports")]).short_names()
     layers = src / "fakeexp" / "layers.py"
     layers.write_text(layers.read_text().replace('"Conv"]', '"Conv", "NotListed"]'))
-    monkeypatch.setattr(locator, "_INDEXES", {})
+    INDEXES.clear()
     assert "NotListed" in ComponentLocator(namespaces=[("fakeexp", "exports")]).short_names()
 
 
@@ -291,7 +292,7 @@ def test_corrupt_cache_file_is_rebuilt(src, isolated, tmp_path, monkeypatch):
     ComponentLocator(namespaces=[("fakepkg", "tree")]).short_names()
     (cache_file,) = cache_files(tmp_path)
     cache_file.write_text("{not json")
-    monkeypatch.setattr(locator, "_INDEXES", {})
+    INDEXES.clear()
     assert ComponentLocator(namespaces=[("fakepkg", "tree")]).resolve_name("aload").endswith("io.aload")
     assert json.loads(cache_file.read_text())["module"] == "fakepkg"
 
@@ -345,7 +346,7 @@ def test_entry_point_namespace(tmp_path, monkeypatch):
 
 
 def test_entry_points_are_read_only_for_short_names(monkeypatch):
-    monkeypatch.setattr(locator, "_entry_point_modules", lambda: pytest.fail("entry points were read"))
+    monkeypatch.setattr(name_index, "entry_point_modules", lambda: pytest.fail("entry points were read"))
     assert ComponentLocator().locate("collections.OrderedDict") is __import__("collections").OrderedDict
 
 
@@ -491,3 +492,14 @@ def test_short_targets_build_the_classes_monai_builds(monai_corpus):
                     assert f"{cls.__module__}.{cls.__qualname__}" == expected, (golden["bundle"], key)
                     checked += 1
     assert checked > 100
+
+
+def test_an_explicit_index_object_keeps_its_own_memory(src, isolated, tmp_path):
+    own = NameIndexes(cache_dir=lambda: None)  # no file cache: nothing written
+    assert "Twin" in ComponentLocator(namespaces=[("fakepkg", "tree")], indexes=own).short_names()
+    assert not cache_files(tmp_path)
+    module = src / "fakepkg" / "nets" / "a.py"
+    module.write_text(module.read_text() + "\nclass Fresh:\n    pass\n")
+    assert "Fresh" not in ComponentLocator(namespaces=[("fakepkg", "tree")], indexes=own).short_names()
+    own.clear()
+    assert "Fresh" in ComponentLocator(namespaces=[("fakepkg", "tree")], indexes=own).short_names()
