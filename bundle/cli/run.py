@@ -153,14 +153,13 @@ def _read_positionals(positional: list[str], args: dict) -> str | None:
         )
     folder, names = positional[0], positional[1:]
     if not os.path.isdir(folder) and not _path_like(folder) and len(positional) == 1:
-        from bundle.format.folder import folder_problem
         from bundle.workflows.base import BundleFileNotFoundError
 
-        message, hint = folder_problem(folder) or (f"'{folder}' is not a folder", "")
-        if not os.path.exists(folder):
-            hint = (f"{hint}; " if hint.startswith("did you mean") else "") + (
-                f"MONAI's form 'run {folder}' (a run id) needs --config_file; the short form is 'run BUNDLE_DIR CONFIG'")
-        raise BundleFileNotFoundError(message, hint=hint)
+        raise BundleFileNotFoundError(
+            f"bundle folder '{folder}' does not exist",
+            hint=f"MONAI's form 'run {folder}' (a run id) needs --config_file; "
+            "the short form is 'run BUNDLE_DIR CONFIG'",
+        )
     args["config_file"] = bundle_config_files(folder, names, processes=world_size())
     return folder
 

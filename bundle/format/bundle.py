@@ -56,11 +56,10 @@ class Bundle:
     def __init__(self, path: str | os.PathLike, *, trusted: bool | None = None) -> None:
         given = Path(path).expanduser()
         root = given.resolve()
+        if not root.exists():
+            raise FormatError(f"bundle folder '{given}' does not exist", hint=INIT_HINT)
         if not root.is_dir():
-            from bundle.format.folder import folder_problem
-
-            message, hint = folder_problem(given, command="verify") or (f"'{given}' is not a folder", INIT_HINT)
-            raise FormatError(message, hint=hint)
+            raise FormatError(f"'{given}' is a file, not a bundle folder", hint=INIT_HINT)
         if not (root / METADATA).is_file():
             missing = "configs/" if not (root / "configs").is_dir() else METADATA
             raise FormatError(

@@ -127,7 +127,7 @@ def verify_bundle(
     root = Path(path).expanduser().resolve()
     report = VerifyReport(root)
     try:
-        bundle = Bundle(Path(path).expanduser(), trusted=trusted)  # messages name the path as written
+        bundle = Bundle(root, trusted=trusted)
     except FormatError as err:
         report.checked.append("layout")
         report.add(Problem.from_error("layout", err, root=root))

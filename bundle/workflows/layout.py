@@ -60,10 +60,7 @@ def bundle_config_files(bundle_dir: str | os.PathLike, names: Sequence[str], *, 
     """
     folder = Path(bundle_dir)
     if not folder.is_dir():
-        from bundle.format.folder import folder_problem
-
-        message, hint = folder_problem(bundle_dir) or (f"'{bundle_dir}' is not a folder", "check the path")
-        raise BundleFileNotFoundError(message, hint=hint)
+        raise BundleFileNotFoundError(f"bundle folder '{bundle_dir}' does not exist", hint="check the path")
     if not (folder / "configs").is_dir():
         raise FormatError(
             f"'{bundle_dir}' is not a bundle: it has no configs/ folder", hint="give the bundle's top folder"
