@@ -1,9 +1,8 @@
 """Packaging detail pyproject.toml cannot express: the top-level ``schemas/`` folder ships inside the
 package as ``bundle/schemas/`` (``bundle.format.schemas`` finds it there in a wheel, and at the
 repository's top level in a source checkout or an editable install); the bundle templates of
-``bundle init`` (``bundle/format/templates/<name>/``, every file of them) ship as package data; the zoo
-(``zoo/index.json`` and the bundle folders beside it) ships as ``bundle/_zoo/``: the default index of
-``bundle list``, and the bundles it names, usable by name with no network."""
+``bundle init`` (``bundle/format/templates/<name>/``, every file of them) ship as package data; the zoo's
+index (``zoo/index.json``) ships as ``bundle/_zoo/index.json``, the default index of ``bundle list``."""
 
 from pathlib import Path
 
@@ -23,26 +22,14 @@ TEMPLATE_PACKAGES = [
     if d.is_dir() and d.name != "__pycache__"
 ]
 
-# the zoo's bundles ship too, as bundle/_zoo/<name>/ beside the index: a name resolves offline from them
-# (bundle/registry/shipped.py) when they are byte for byte the published archives. What running a bundle
-# writes into its folder (eval/, logs/) and caches stay out.
-ZOO = Path(__file__).parent / "zoo"
-ZOO_PACKAGES = [
-    ".".join(("bundle", "_zoo", *d.relative_to(ZOO).parts))
-    for d in sorted(ZOO.rglob("*"))
-    if d.is_dir() and d.relative_to(ZOO).parts[1:2] not in (("eval",), ("logs",))
-    and not any(p == "__pycache__" or p.startswith(".") for p in d.relative_to(ZOO).parts)
-]
-
 setup(
     packages=sorted(set(find_packages(include=["bundle", "bundle.*"])) | set(TEMPLATE_PACKAGES)) + SCHEMA_PACKAGES
-    + ["bundle._zoo"] + ZOO_PACKAGES,
+    + ["bundle._zoo"],
     package_dir={"bundle.schemas": "schemas", "bundle._zoo": "zoo"},
     package_data={
         "bundle": ["py.typed"],
         **{name: ["*"] for name in TEMPLATE_PACKAGES},
         **{name: ["*.json"] for name in SCHEMA_PACKAGES},
         "bundle._zoo": ["index.json"],
-        **{name: ["*"] for name in ZOO_PACKAGES},
     },
 )

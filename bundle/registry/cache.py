@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator
 
 from bundle.errors import ZooError
 from bundle.registry.archive import bundle_files, extract
-from bundle.registry.fetch import check_sha256, fetch, local_path, sha256_file
+from bundle.registry.fetch import check_sha256, fetch, sha256_file
 from bundle.registry.manifest import MANIFEST, check_manifest, read_manifest, tree_files, write_manifest
 from bundle.settings import cache_root, offline
 
@@ -109,9 +109,7 @@ class Cache:
                     return path
                 log.warning("cached %s is corrupted (sha256 %s); deleting it and downloading it again", what, actual)
                 path.unlink()
-            if self.offline:  # offline forbids the network, not files on this machine (a shipped bundle)
-                urls = [u for u in urls if _is_local(getattr(u, "url", u))]
-            if self.offline and not urls:
+            if self.offline:
                 raise ZooError(
                     f"{what} is not in the cache ({self.root}) and BUNDLE_OFFLINE=1 forbids downloading it",
                     hint="download it on a connected machine and copy the cache folder here (or point "
@@ -175,31 +173,20 @@ class Cache:
         folder = self.bundle_path(name, version)
         what = f"bundle '{name}' version {version}"
         with self._locked(f"bundle-{name}-{version}", what):
-            if self._intact(folder, digest, what):
-                return folder
+            manifest = read_manifest(folder)
+            if manifest is not None and manifest.get("sha256") == digest:
+                problems = check_manifest(folder, manifest)
+                if not problems:
+                    _touch(folder / MANIFEST)
+                    return folder
+                log.warning("cached %s changed (%s); extracting it again from its archive", what, "; ".join(problems[:5]))
+            elif manifest is not None:
+                log.warning("cached %s came from another archive (sha256 %s); replacing it", what, manifest.get("sha256"))
             blob = self._blob(digest, urls, size=size, headers=headers, what=what, progress=progress)
             with self._staging(name) as staging:
                 root = extract(blob, staging / name)
                 self._install(folder, root, name, version, digest, origin or (getattr(urls[0], "url", urls[0]) if urls else None))
         return folder
-
-    def cached_bundle(self, name: str, version: str, sha256: str) -> Path | None:
-        """The cached folder of this bundle archive when it is there and intact, else None (nothing fetched)."""
-        folder = self.bundle_path(name, version)
-        with self._locked(f"bundle-{name}-{version}", f"bundle '{name}' version {version}"):
-            return folder if self._intact(folder, check_sha256(sha256), f"bundle '{name}' version {version}") else None
-
-    def _intact(self, folder: Path, digest: str, what: str) -> bool:
-        manifest = read_manifest(folder)
-        if manifest is not None and manifest.get("sha256") == digest:
-            problems = check_manifest(folder, manifest)
-            if not problems:
-                _touch(folder / MANIFEST)
-                return True
-            log.warning("cached %s changed (%s); extracting it again from its archive", what, "; ".join(problems[:5]))
-        elif manifest is not None:
-            log.warning("cached %s came from another archive (sha256 %s); replacing it", what, manifest.get("sha256"))
-        return False
 
     def find_tree(self, name: str, version: str) -> Path | None:
         """The cached folder ``bundles/NAME/VERSION/`` when it is there and matches its manifest, else None
@@ -429,10 +416,3 @@ def _check_part(value: Any, what: str) -> str:
         raise ZooError(f"bundle {what} '{text}' cannot be a folder name",
                        hint="use letters, digits, '_', '-' and '.' (not first)")
     return text
-
-
-def _is_local(url: Any) -> bool:
-    try:
-        return local_path(str(url)) is not None
-    except ZooError:
-        return False

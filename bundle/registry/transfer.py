@@ -15,7 +15,6 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from bundle.errors import DownloadError, IntegrityError, ZooError
 
@@ -60,7 +59,7 @@ def _download(session, url, part: Path, headers, timeouts, retries: int, size, b
         try:
             resp = session.get(url, headers=request_headers, stream=True, timeout=timeouts)
         except requests.RequestException as err:  # urllib3 has already retried it
-            raise _request_error(url, err, timeouts) from None  # the message keeps the root cause
+            raise _request_error(url, err, timeouts) from err
         with resp:
             if resp.status_code == 416 and have and _range_total(resp) == have:
                 return hasher.hexdigest(), have  # an earlier run got every byte but did not rename the file
@@ -92,7 +91,7 @@ def _download(session, url, part: Path, headers, timeouts, retries: int, size, b
                 have = part.stat().st_size if part.exists() else 0
                 failures += 1
                 if failures > retries:
-                    raise _request_error(url, err, timeouts, got=have) from None
+                    raise _request_error(url, err, timeouts, got=have) from err
                 wait = _backoff(failures)
                 log.warning("%s: connection lost after %d bytes (%s); resuming in %.1f s (attempt %d of %d)",
                             url, have, type(err).__name__, wait, failures, retries)
@@ -144,20 +143,12 @@ class _BackgroundHash:
 def _session(retries: int):
     import requests
     from requests.adapters import HTTPAdapter
-    from urllib3.exceptions import MaxRetryError
     from urllib3.util.retry import Retry
 
     class CappedRetry(Retry):
         # a Retry-After of hours would look like a hang: wait at most RETRY_AFTER_MAX
         def parse_retry_after(self, retry_after: str) -> float:
             return min(super().parse_retry_after(retry_after), RETRY_AFTER_MAX)
-
-        def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
-            # a host name that does not resolve stays unresolved: no network, or a wrong name. Retrying it
-            # with backoff only makes an offline machine wait 15 s for the same answer.
-            if error is not None and _is_name_resolution(error):
-                raise MaxRetryError(_pool, url, error) from None
-            return super().increment(method, url, response, error, _pool, _stacktrace)
 
     options = dict(
         total=retries, connect=retries, read=retries, status=retries, other=0,
@@ -258,13 +249,6 @@ def _status_error(url: str, resp) -> DownloadError:
 
 def _request_error(url: str, err: BaseException, timeouts, got: int = 0) -> DownloadError:
     after = f" after {got} bytes" if got else ""
-    if _is_name_resolution(err):
-        host = urlparse(url).hostname or url
-        return DownloadError(
-            url, f"cannot resolve host '{host}' (no network, or a wrong host name): {_root_cause(err)}",
-            hint="offline? set BUNDLE_OFFLINE=1 to use only the cache and the bundles shipped with the zoo, "
-                 "or give a local bundle folder or archive path",
-        )
     if _is_timeout(err):
         return DownloadError(
             url, f"timed out{after} (connect {timeouts[0]:g} s, read {timeouts[1]:g} s)",
@@ -274,31 +258,6 @@ def _request_error(url: str, err: BaseException, timeouts, got: int = 0) -> Down
         url, f"connection failed{after}: {_root_cause(err)}",
         hint="check the network (and proxy settings); BUNDLE_OFFLINE=1 uses only what is in the cache",
     )
-
-
-def _is_name_resolution(err: BaseException | None) -> bool:
-    """Whether ``err`` (or what it wraps) is a failed host name lookup."""
-    import socket
-
-    import urllib3
-
-    kind = getattr(urllib3.exceptions, "NameResolutionError", None)  # urllib3 >= 2
-    for cause in _causes(err):
-        if isinstance(cause, socket.gaierror) or (kind is not None and isinstance(cause, kind)):
-            return True
-    return False
-
-
-def _causes(err: BaseException | None):
-    """``err`` and what it wraps (urllib3's ``reason``, an exception as first argument, ``__cause__``)."""
-    seen = 0
-    while err is not None and seen < 8:
-        yield err
-        nxt = getattr(err, "reason", None)
-        if not isinstance(nxt, BaseException):
-            nxt = err.args[0] if err.args and isinstance(err.args[0], BaseException) else err.__cause__
-        err = nxt
-        seen += 1
 
 
 def _is_timeout(err: BaseException | None) -> bool:

@@ -20,9 +20,6 @@ def get(cache, name: str, spec: str | None, *, index: str | None = None, kinds: 
         progress: bool | None = None, **_: object) -> Path:
     """The cached folder of ``name@spec`` from the index, downloaded if needed.
 
-    A bundle that ships beside a local index (``zoo/NAME/`` of a checkout, the package's own zoo) is
-    packed and taken from there first when it is exactly the published archive (``shipped.py``).
-
     Args:
         kinds: only mirrors of these kinds (``url``, ``github``, ``hf``); default all, in index order.
     """
@@ -35,19 +32,8 @@ def get(cache, name: str, spec: str | None, *, index: str | None = None, kinds: 
     if not mirrors:
         raise ZooError(f"{record.name}@{record.version} has no {' or '.join(kinds or ())} source in the index",
                        hint="use --source index to try every mirror")
-    shipped = None
-    if kinds is None and cache.cached_bundle(record.name, record.version, record.sha256) is None:
-        from bundle.registry.shipped import shipped_mirror
-
-        shipped = shipped_mirror(record, cache.root / "tmp")
-    try:
-        return cache.bundle(record.name, record.version, record.sha256, [shipped, *mirrors] if shipped else mirrors,
-                            size=record.size, progress=progress, origin=f"index:{record.index}")
-    finally:
-        if shipped is not None:
-            from bundle.registry.fetch import local_path
-
-            local_path(shipped.url).unlink(missing_ok=True)
+    return cache.bundle(record.name, record.version, record.sha256, mirrors, size=record.size, progress=progress,
+                        origin=f"index:{record.index}")
 
 
 def mirrors_of(record) -> list[Mirror]:
