@@ -152,7 +152,7 @@ def _read_positionals(positional: list[str], args: dict) -> str | None:
             hint="use either 'bundle run BUNDLE_DIR CONFIG...' or 'bundle run --config_file FILE'",
         )
     folder, names = positional[0], positional[1:]
-    if not os.path.isdir(folder) and not _path_like(folder) and len(positional) == 1:
+    if not os.path.exists(folder) and not _path_like(folder) and len(positional) == 1:
         from bundle.workflows.base import BundleFileNotFoundError
 
         raise BundleFileNotFoundError(
