@@ -10,7 +10,7 @@ from typing import Any
 # run's own options (also read from an args_file); every other key is a config override
 _RUN_OPTIONS = (
     "run_id", "init_id", "final_id", "meta_file", "config_file", "logging_file", "tracking", "bundle_root",
-    "workflow_type",
+    "workflow_type", "output_dir",
 )  # fmt: skip
 
 
@@ -26,6 +26,7 @@ def run(
     args_file: str | None = None,
     bundle_root: str | None = None,
     workflow_type: str | None = None,
+    output_dir: str | None = None,
     safe: bool | None = None,
     trusted: bool | None = None,
     overrides: dict | None = None,
@@ -52,6 +53,9 @@ def run(
         args_file: a JSON/YAML file of defaults for these options and for config overrides.
         bundle_root: set config id bundle_root (the short form sets it to BUNDLE_DIR).
         workflow_type: train or infer: check that type's required properties before running.
+        output_dir: where outputs go: config ids output_dir (DIR) and log_dir (DIR/logs). A zoo bundle
+            (zoo/NAME or the download cache) writes to $BUNDLE_OUTPUT_DIR/NAME, else the user data
+            folder's bundle/outputs/NAME, unless told; another bundle folder where its config says.
         safe: run nothing outside the safe policy (for bundles you do not trust). The default follows
             the trust rule: a bundle in the download cache runs in safe mode, any other folder trusted.
         trusted: run a downloaded bundle with its own code (only for bundles you trust).
@@ -65,10 +69,12 @@ def run(
     given = dict(
         run_id=run_id, init_id=init_id, final_id=final_id, meta_file=meta_file, config_file=config_file,
         logging_file=logging_file, tracking=tracking, bundle_root=bundle_root, workflow_type=workflow_type,
+        output_dir=output_dir,
     )
     args.update({k: v for k, v in given.items() if v is not None})
     folder = _read_positionals([str(p) for p in bundle_and_configs], args)
     root = args.pop("bundle_root", None)
+    outputs = args.pop("output_dir", None)
 
     workflow = make_workflow(None, None, trusted=trusted, **args)
     if root is None and folder is not None and "bundle_root" in workflow.parser:
@@ -77,8 +83,18 @@ def run(
         workflow.override({"bundle_root": str(root)}, label="<bundle_root>")
     if defaults:  # the args_file's config overrides, then the command line's (which win)
         workflow.override(defaults, strict=True, label=str(args_file))
+    _send_outputs(workflow, folder, outputs, {**defaults, **(overrides or {})})
     prepare_workflow(workflow, overrides or {})
     run_prepared(workflow)
+
+
+def _send_outputs(workflow, folder: str | None, output_dir: str | None, given: dict) -> None:
+    from bundle.workflows.outputs import output_overrides
+
+    pairs = output_overrides(folder, lambda key: key in workflow.parser, given, output_dir)
+    if pairs:
+        workflow.override(pairs, label="<output_dir>")
+        logging.getLogger("bundle.run").info("outputs go to %s", pairs.get("output_dir") or pairs.get("log_dir"))
 
 
 def run_workflow(
