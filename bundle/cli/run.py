@@ -197,8 +197,13 @@ def _flag(value: Any, name: str) -> bool:
 
 def _setup_logging() -> None:
     """Messages of this package at INFO on stderr, unless logging is configured already (a bundle's
-    logging file, applied later, replaces this)."""
+    logging file, applied later, replaces this). Under torchrun each line starts with ``[rank N]``, and
+    only rank 0 logs INFO (``BUNDLE_LOG_RANKS``: ``all`` or ranks such as ``0,1``); the others WARNING."""
+    from bundle.workflows.logs import process_rank, rank_logs_info
+
+    rank = process_rank()
     root = logging.getLogger()
     if not root.handlers:
-        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("bundle").setLevel(logging.INFO)
+        prefix = f"[rank {rank}] " if rank is not None else ""
+        logging.basicConfig(level=logging.WARNING, format=prefix + "%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("bundle").setLevel(logging.INFO if rank_logs_info(rank) else logging.WARNING)
