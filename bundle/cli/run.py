@@ -55,7 +55,7 @@ def run(
         workflow_type: train or infer: check that type's required properties before running.
         output_dir: where outputs go: config ids output_dir (DIR) and log_dir (DIR/logs). A zoo bundle
             (zoo/NAME or the download cache) writes to $BUNDLE_OUTPUT_DIR/NAME, else the user data
-            folder's bundle/outputs/NAME, unless told; another bundle folder where its config says.
+            folder's bundle/outputs/NAME, unless told (also in the --config_file form); another bundle folder where its config says.
         safe: run nothing outside the safe policy (for bundles you do not trust). The default follows
             the trust rule: a bundle in the download cache runs in safe mode, any other folder trusted.
         trusted: run a downloaded bundle with its own code (only for bundles you trust).
@@ -83,14 +83,20 @@ def run(
         workflow.override({"bundle_root": str(root)}, label="<bundle_root>")
     if defaults:  # the args_file's config overrides, then the command line's (which win)
         workflow.override(defaults, strict=True, label=str(args_file))
-    _send_outputs(workflow, folder, outputs, {**defaults, **(overrides or {})})
+    _send_outputs(workflow, folder, outputs, {**defaults, **(overrides or {})}, args.get("config_file"))
     prepare_workflow(workflow, overrides or {})
     run_prepared(workflow)
 
 
-def _send_outputs(workflow, folder: str | None, output_dir: str | None, given: dict) -> None:
+def _send_outputs(workflow, folder: str | None, output_dir: str | None, given: dict, config_file=None) -> None:
     from bundle.workflows.outputs import output_overrides
 
+    if folder is None and config_file is not None:  # MONAI's form: the bundle folder above configs/
+        from bundle.workflows.config_workflow import as_config_files
+
+        files = as_config_files(config_file)
+        above = os.path.dirname(os.path.dirname(os.path.abspath(files[0]))) if files else None
+        folder = above if above and os.path.isfile(os.path.join(above, "configs", "metadata.json")) else None
     pairs = output_overrides(folder, lambda key: key in workflow.parser, given, output_dir)
     if pairs:
         workflow.override(pairs, label="<output_dir>")

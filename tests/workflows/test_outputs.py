@@ -75,3 +75,11 @@ def test_a_users_bundle_writes_where_its_config_says_unless_output_dir_is_given(
     assert len(list((mine / "eval").glob("*.pt"))) == 16 and not outputs.exists()
     assert main(["run", str(mine), "inference", "--output_dir", str(tmp_path / "elsewhere")]) == 0
     assert len(list((tmp_path / "elsewhere").glob("*.pt"))) == 16
+
+
+def test_monai_form_of_a_zoo_bundle_writes_to_the_output_folder(places, capsys):
+    shipped, _, outputs = places
+    assert main(["run", "--config_file", str(shipped / "configs" / "inference.json"),
+                 "--bundle_root", str(shipped)]) == 0
+    assert len(list((outputs / NAME).glob("*.pt"))) == 16
+    assert not (shipped / "eval").exists()
