@@ -55,7 +55,8 @@ def run(
         workflow_type: train or infer: check that type's required properties before running.
         output_dir: where outputs go: config ids output_dir (DIR) and log_dir (DIR/logs). A zoo bundle
             (zoo/NAME or the download cache) writes to $BUNDLE_OUTPUT_DIR/NAME, else the user data
-            folder's bundle/outputs/NAME, unless told (also in the --config_file form); another bundle folder where its config says.
+            folder's bundle/outputs/NAME, unless told (also in the --config_file form); another bundle
+            folder where its config says.
         safe: run nothing outside the safe policy (for bundles you do not trust). The default follows
             the trust rule: a bundle in the download cache runs in safe mode, any other folder trusted.
         trusted: run a downloaded bundle with its own code (only for bundles you trust).

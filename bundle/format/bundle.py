@@ -59,7 +59,10 @@ def folder_error(path: str | os.PathLike) -> FormatError:
     except OSError:
         siblings = []
     near = close_matches(given.name, siblings)
-    hint = ("did you mean " + " or ".join(f"'{parent / m}'" for m in near) + "?") if near else "check the path, or " + INIT_HINT
+    if near:
+        hint = "did you mean " + " or ".join(f"'{parent / m}'" for m in near) + "?"
+    else:
+        hint = "check the path, or " + INIT_HINT
     return BundleFileNotFoundError(f"bundle folder '{path}' does not exist", hint=hint)
 
 
