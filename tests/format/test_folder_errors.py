@@ -67,3 +67,14 @@ def test_run_of_a_plain_file_says_it_is_a_file(zoo, cli):
     result = cli("run", "notes.md")
     assert result.returncode != 0
     assert "'notes.md' is a file, not a bundle folder" in result.out
+
+
+def test_bundle_load_of_a_config_file_or_a_misspelled_folder(zoo):
+    from bundle.registry.load import locate
+
+    with pytest.raises(FormatError, match="is a file, not a bundle folder") as info:
+        locate("digits_classification/configs/inference.json")
+    assert info.value.hint == "give the bundle folder 'digits_classification'"
+    with pytest.raises(BundleFileNotFoundError) as info:
+        locate("./digits_clasification")
+    assert "did you mean" in info.value.hint and "digits_classification'" in info.value.hint
