@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def seed(cache, name: str, version: str, sha256: str) -> bool:
     if folder is None:
         return False
     tmp_dir = cache.root / "tmp"
-    tmp = tmp_dir / f"{sha256}.shipped-{os.getpid()}.zip"
+    tmp = tmp_dir / f"{sha256}.shipped-{os.getpid()}-{threading.get_ident()}.zip"
     try:
         tmp_dir.mkdir(parents=True, exist_ok=True)
         info = pack(folder, tmp)
