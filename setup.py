@@ -2,7 +2,8 @@
 package as ``bundle/schemas/`` (``bundle.format.schemas`` finds it there in a wheel, and at the
 repository's top level in a source checkout or an editable install); the bundle templates of
 ``bundle init`` (``bundle/format/templates/<name>/``, every file of them) ship as package data; the zoo's
-index (``zoo/index.json``) ships as ``bundle/_zoo/index.json``, the default index of ``bundle list``."""
+index (``zoo/index.json``) ships as ``bundle/_zoo/index.json``, the default index of ``bundle list``, with
+the zoo's bundle folders (``bundle/_zoo/NAME/``: used for a zoo name when they pack to the release's sha256)."""
 
 from pathlib import Path
 
@@ -30,6 +31,7 @@ setup(
         "bundle": ["py.typed"],
         **{name: ["*"] for name in TEMPLATE_PACKAGES},
         **{name: ["*.json"] for name in SCHEMA_PACKAGES},
-        "bundle._zoo": ["index.json"],
+        # the zoo's bundle folders too: a zoo name whose release they are resolves offline (registry/shipped.py)
+        "bundle._zoo": ["index.json", "*/LICENSE", "*/configs/*", "*/docs/*", "*/models/*", "*/data/*"],
     },
 )

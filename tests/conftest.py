@@ -19,6 +19,9 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("HF_HOME", str(home / "hf"))
     monkeypatch.delenv("BUNDLE_DEBUG", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))  # a zoo bundle's run outputs go here
+    monkeypatch.delenv("BUNDLE_OUTPUT_DIR", raising=False)
+    monkeypatch.delenv("BUNDLE_LOG_RANKS", raising=False)
 
 
 @pytest.fixture

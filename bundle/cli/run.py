@@ -10,7 +10,7 @@ from typing import Any
 # run's own options (also read from an args_file); every other key is a config override
 _RUN_OPTIONS = (
     "run_id", "init_id", "final_id", "meta_file", "config_file", "logging_file", "tracking", "bundle_root",
-    "workflow_type",
+    "workflow_type", "output_dir",
 )  # fmt: skip
 
 
@@ -26,6 +26,7 @@ def run(
     args_file: str | None = None,
     bundle_root: str | None = None,
     workflow_type: str | None = None,
+    output_dir: str | None = None,
     safe: bool | None = None,
     trusted: bool | None = None,
     overrides: dict | None = None,
@@ -52,6 +53,10 @@ def run(
         args_file: a JSON/YAML file of defaults for these options and for config overrides.
         bundle_root: set config id bundle_root (the short form sets it to BUNDLE_DIR).
         workflow_type: train or infer: check that type's required properties before running.
+        output_dir: where outputs go: config ids output_dir (DIR) and log_dir (DIR/logs). A zoo bundle
+            (zoo/NAME or the download cache) writes to $BUNDLE_OUTPUT_DIR/NAME, else the user data
+            folder's bundle/outputs/NAME, unless told (also in the --config_file form); another bundle
+            folder where its config says.
         safe: run nothing outside the safe policy (for bundles you do not trust). The default follows
             the trust rule: a bundle in the download cache runs in safe mode, any other folder trusted.
         trusted: run a downloaded bundle with its own code (only for bundles you trust).
@@ -65,10 +70,12 @@ def run(
     given = dict(
         run_id=run_id, init_id=init_id, final_id=final_id, meta_file=meta_file, config_file=config_file,
         logging_file=logging_file, tracking=tracking, bundle_root=bundle_root, workflow_type=workflow_type,
+        output_dir=output_dir,
     )
     args.update({k: v for k, v in given.items() if v is not None})
     folder = _read_positionals([str(p) for p in bundle_and_configs], args)
     root = args.pop("bundle_root", None)
+    outputs = args.pop("output_dir", None)
 
     workflow = make_workflow(None, None, trusted=trusted, **args)
     if root is None and folder is not None and "bundle_root" in workflow.parser:
@@ -77,8 +84,24 @@ def run(
         workflow.override({"bundle_root": str(root)}, label="<bundle_root>")
     if defaults:  # the args_file's config overrides, then the command line's (which win)
         workflow.override(defaults, strict=True, label=str(args_file))
+    _send_outputs(workflow, folder, outputs, {**defaults, **(overrides or {})}, args.get("config_file"))
     prepare_workflow(workflow, overrides or {})
     run_prepared(workflow)
+
+
+def _send_outputs(workflow, folder: str | None, output_dir: str | None, given: dict, config_file=None) -> None:
+    from bundle.workflows.outputs import output_overrides
+
+    if folder is None and config_file is not None:  # MONAI's form: the bundle folder above configs/
+        from bundle.workflows.config_workflow import as_config_files
+
+        files = as_config_files(config_file)
+        above = os.path.dirname(os.path.dirname(os.path.abspath(files[0]))) if files else None
+        folder = above if above and os.path.isfile(os.path.join(above, "configs", "metadata.json")) else None
+    pairs = output_overrides(folder, lambda key: key in workflow.parser, given, output_dir)
+    if pairs:
+        workflow.override(pairs, label="<output_dir>")
+        logging.getLogger("bundle.run").info("outputs go to %s", pairs.get("output_dir") or pairs.get("log_dir"))
 
 
 def run_workflow(
@@ -152,7 +175,7 @@ def _read_positionals(positional: list[str], args: dict) -> str | None:
             hint="use either 'bundle run BUNDLE_DIR CONFIG...' or 'bundle run --config_file FILE'",
         )
     folder, names = positional[0], positional[1:]
-    if not os.path.isdir(folder) and not _path_like(folder) and len(positional) == 1:
+    if not os.path.exists(folder) and not _path_like(folder) and len(positional) == 1:
         from bundle.workflows.base import BundleFileNotFoundError
 
         raise BundleFileNotFoundError(
@@ -181,8 +204,13 @@ def _flag(value: Any, name: str) -> bool:
 
 def _setup_logging() -> None:
     """Messages of this package at INFO on stderr, unless logging is configured already (a bundle's
-    logging file, applied later, replaces this)."""
+    logging file, applied later, replaces this). Under torchrun each line starts with ``[rank N]``, and
+    only rank 0 logs INFO (``BUNDLE_LOG_RANKS``: ``all`` or ranks such as ``0,1``); the others WARNING."""
+    from bundle.workflows.logs import process_rank, rank_logs_info
+
+    rank = process_rank()
     root = logging.getLogger()
     if not root.handlers:
-        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("bundle").setLevel(logging.INFO)
+        prefix = f"[rank {rank}] " if rank is not None else ""
+        logging.basicConfig(level=logging.WARNING, format=prefix + "%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("bundle").setLevel(logging.INFO if rank_logs_info(rank) else logging.WARNING)

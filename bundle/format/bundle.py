@@ -39,6 +39,38 @@ CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
 INIT_HINT = "create a bundle with `python -m bundle init DIR`, or point at the folder that holds configs/"
 
 
+def folder_error(path: str | os.PathLike) -> FormatError:
+    """The error for a bundle folder path that is not a folder: a file (with the bundle folder above a
+    config file suggested), or a missing folder (with a did-you-mean from its siblings)."""
+    from bundle.errors import BundleFileNotFoundError, close_matches
+
+    given = Path(path).expanduser()
+    if given.exists():
+        above = next((p for p in list(given.parents)[:3] if (p / METADATA).is_file()), None)
+        hint = f"give the bundle folder '{_shown(above, given)}'" if above is not None else INIT_HINT
+        return FormatError(f"'{path}' is a file, not a bundle folder", hint=hint)
+    parent = given.parent
+    if not parent.is_dir():
+        return BundleFileNotFoundError(f"bundle folder '{path}' does not exist (no folder '{parent}')",
+                                       hint="check the path (relative paths start at the current folder), or "
+                                       + INIT_HINT)
+    try:
+        siblings = sorted(d.name for d in parent.iterdir() if d.is_dir())
+    except OSError:
+        siblings = []
+    near = close_matches(given.name, siblings)
+    if near:
+        hint = "did you mean " + " or ".join(f"'{parent / m}'" for m in near) + "?"
+    else:
+        hint = "check the path, or " + INIT_HINT
+    return BundleFileNotFoundError(f"bundle folder '{path}' does not exist", hint=hint)
+
+
+def _shown(folder: Path, given: Path) -> str:
+    # the suggestion in the form the user wrote the path: relative stays relative
+    return str(folder) if given.is_absolute() else os.path.relpath(folder)
+
+
 class Bundle:
     """A bundle folder.
 
@@ -56,10 +88,8 @@ class Bundle:
     def __init__(self, path: str | os.PathLike, *, trusted: bool | None = None) -> None:
         given = Path(path).expanduser()
         root = given.resolve()
-        if not root.exists():
-            raise FormatError(f"bundle folder '{given}' does not exist", hint=INIT_HINT)
         if not root.is_dir():
-            raise FormatError(f"'{given}' is a file, not a bundle folder", hint=INIT_HINT)
+            raise folder_error(given)
         if not (root / METADATA).is_file():
             missing = "configs/" if not (root / "configs").is_dir() else METADATA
             raise FormatError(

@@ -253,6 +253,15 @@ def default_locations() -> list[str]:
     return [str(_packaged_index())]
 
 
+def packaged_zoo() -> Path | None:
+    """The zoo folder shipped with the package (``bundle/_zoo``) or the checkout (``zoo/``), if any."""
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / "_zoo", package.parent / "zoo"):
+        if (candidate / "index.json").is_file():
+            return candidate
+    return None
+
+
 def _packaged_index() -> Path:
     package = Path(__file__).resolve().parents[1]
     for candidate in (package / "_zoo" / "index.json", package.parent / "zoo" / "index.json"):

@@ -41,8 +41,12 @@ def locate(name_or_path: str | os.PathLike, version: str | None = None, *, sourc
     path = Path(text).expanduser()
     if path.is_dir() or os.sep in text or "/" in text or text.startswith("."):
         if not path.is_dir():
-            raise FormatError(f"bundle folder '{path}' does not exist",
-                              hint="give a bundle folder, or a zoo name such as ellipsoid_segmentation@^0.1")
+            from bundle.format.bundle import folder_error
+
+            err = folder_error(path)
+            if not path.exists() and not err.hint.startswith("did you mean"):
+                err.hint = "give a bundle folder, or a zoo name such as ellipsoid_segmentation@^0.1"
+            raise err
         return path
     if lock is not None:
         from bundle.registry.lock import locked_bundle, read_lock

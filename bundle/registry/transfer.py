@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from bundle.errors import DownloadError, IntegrityError, ZooError
 
@@ -59,7 +60,7 @@ def _download(session, url, part: Path, headers, timeouts, retries: int, size, b
         try:
             resp = session.get(url, headers=request_headers, stream=True, timeout=timeouts)
         except requests.RequestException as err:  # urllib3 has already retried it
-            raise _request_error(url, err, timeouts) from err
+            raise _request_error(url, err, timeouts) from None  # the cause is in the message; urllib3's chain is noise
         with resp:
             if resp.status_code == 416 and have and _range_total(resp) == have:
                 return hasher.hexdigest(), have  # an earlier run got every byte but did not rename the file
@@ -91,7 +92,7 @@ def _download(session, url, part: Path, headers, timeouts, retries: int, size, b
                 have = part.stat().st_size if part.exists() else 0
                 failures += 1
                 if failures > retries:
-                    raise _request_error(url, err, timeouts, got=have) from err
+                    raise _request_error(url, err, timeouts, got=have) from None
                 wait = _backoff(failures)
                 log.warning("%s: connection lost after %d bytes (%s); resuming in %.1f s (attempt %d of %d)",
                             url, have, type(err).__name__, wait, failures, retries)
@@ -149,6 +150,14 @@ def _session(retries: int):
         # a Retry-After of hours would look like a hang: wait at most RETRY_AFTER_MAX
         def parse_retry_after(self, retry_after: str) -> float:
             return min(super().parse_retry_after(retry_after), RETRY_AFTER_MAX)
+
+        # a host name that does not resolve (no network, a typo) will not resolve in a second either
+        def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+            if error is not None and is_name_resolution_error(error):
+                from urllib3.exceptions import MaxRetryError
+
+                raise MaxRetryError(_pool, url, error) from None
+            return super().increment(method, url, response, error, _pool, _stacktrace)
 
     options = dict(
         total=retries, connect=retries, read=retries, status=retries, other=0,
@@ -247,8 +256,32 @@ def _status_error(url: str, resp) -> DownloadError:
     return DownloadError(url, reason, status=status, hint=hint)
 
 
+def is_name_resolution_error(err: BaseException | None) -> bool:
+    """Whether ``err`` (or what it wraps) is a failed DNS look-up: not retried, as it is not transient."""
+    import socket
+
+    import urllib3
+
+    name_error = getattr(urllib3.exceptions, "NameResolutionError", ())  # urllib3 >= 2
+    for _ in range(8):
+        if err is None:
+            return False
+        if isinstance(err, socket.gaierror) or (name_error and isinstance(err, name_error)):
+            return True
+        err = (getattr(err, "reason", None) or err.__cause__ or err.__context__
+               or (err.args[0] if err.args and isinstance(err.args[0], BaseException) else None))
+    return False
+
+
 def _request_error(url: str, err: BaseException, timeouts, got: int = 0) -> DownloadError:
     after = f" after {got} bytes" if got else ""
+    if is_name_resolution_error(err):
+        host = urlparse(url).hostname or url
+        return DownloadError(
+            url, f"cannot resolve the host name '{host}' (no network, or no DNS)",
+            hint="connect to the network, or work offline: BUNDLE_OFFLINE=1 uses only the cache and the "
+                 "bundles shipped in zoo/, or give a local bundle folder or archive path instead of a name",
+        )
     if _is_timeout(err):
         return DownloadError(
             url, f"timed out{after} (connect {timeouts[0]:g} s, read {timeouts[1]:g} s)",

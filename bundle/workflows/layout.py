@@ -60,7 +60,9 @@ def bundle_config_files(bundle_dir: str | os.PathLike, names: Sequence[str], *, 
     """
     folder = Path(bundle_dir)
     if not folder.is_dir():
-        raise BundleFileNotFoundError(f"bundle folder '{bundle_dir}' does not exist", hint="check the path")
+        from bundle.format.bundle import folder_error
+
+        raise folder_error(bundle_dir)
     if not (folder / "configs").is_dir():
         raise FormatError(
             f"'{bundle_dir}' is not a bundle: it has no configs/ folder", hint="give the bundle's top folder"

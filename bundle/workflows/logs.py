@@ -9,7 +9,7 @@ from typing import Any
 
 from bundle.errors import FormatError, Location, UnsafeConfigError
 
-__all__ = ["DICT_SUFFIXES", "apply_logging_file"]
+__all__ = ["DICT_SUFFIXES", "apply_logging_file", "process_rank", "rank_logs_info"]
 
 logger = logging.getLogger(__name__)
 
@@ -132,3 +132,34 @@ def _allowed_class(name: Any) -> bool:
 
     value = getattr(importlib.import_module(module), attr, None)
     return isinstance(value, type) and issubclass(value, _CLASS_KINDS)
+
+
+def process_rank(environ=None) -> int | None:
+    """This process's rank under ``torchrun`` (``RANK`` when ``WORLD_SIZE`` > 1), else None."""
+    env = os.environ if environ is None else environ
+    try:
+        if int(env.get("WORLD_SIZE", "1")) > 1:
+            return int(env.get("RANK", "0"))
+    except ValueError:
+        pass
+    return None
+
+
+def rank_logs_info(rank: int | None, environ=None) -> bool:
+    """Whether ``rank`` logs this package's INFO messages: outside torchrun always; under it the ranks
+    ``BUNDLE_LOG_RANKS`` names (``0`` by default, ``0,1``, or ``all``); the others log WARNING and above.
+
+    Raises:
+        FormatError: ``BUNDLE_LOG_RANKS`` is neither ``all`` nor a list of ranks.
+    """
+    if rank is None:
+        return True
+    text = (os.environ if environ is None else environ).get("BUNDLE_LOG_RANKS", "").strip().lower() or "0"
+    if text == "all":
+        return True
+    try:
+        ranks = {int(part) for part in text.replace(";", ",").split(",") if part.strip()}
+    except ValueError:
+        raise FormatError(f"BUNDLE_LOG_RANKS='{text}' is not a list of ranks",
+                          hint="write all, or ranks such as 0 or 0,1") from None
+    return rank in ranks

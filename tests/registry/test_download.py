@@ -22,6 +22,14 @@ from tests.registry.conftest import write_index
 NAME = "digits_classification"
 
 
+@pytest.fixture(autouse=True)
+def no_shipped_zoo(monkeypatch):
+    """These tests download the zoo's own archive: its shipped folder (tests/registry/test_shipped.py) stays out."""
+    import bundle.registry.index
+
+    monkeypatch.setattr(bundle.registry.index, "packaged_zoo", lambda: None)
+
+
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
     """The zoo's digits bundle packed the way the zoo releases it."""

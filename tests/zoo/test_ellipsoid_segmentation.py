@@ -119,7 +119,9 @@ def test_torchrun_two_processes_train_to_identical_weights(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2 processes: layering" in proc.stderr and "multi_gpu_train.json" in proc.stderr
-    assert "rank 1 of 2" in proc.stderr  # init_distributed ran on both ranks
+    assert "[rank 0]" in proc.stderr and "rank 0 of 2" in proc.stderr  # init_distributed ran
+    rank1_info = [line for line in proc.stderr.splitlines() if line.startswith("[rank 1]") and " INFO " in line]
+    assert rank1_info == []  # only rank 0 logs INFO by default (BUNDLE_LOG_RANKS)
     assert "training finished after epoch 1" in proc.stderr
 
     ranks = [torch.load(models / f"rank{r}.pt", weights_only=True) for r in (0, 1)]

@@ -32,6 +32,9 @@ def get(cache, name: str, spec: str | None, *, index: str | None = None, kinds: 
     if not mirrors:
         raise ZooError(f"{record.name}@{record.version} has no {' or '.join(kinds or ())} source in the index",
                        hint="use --source index to try every mirror")
+    from bundle.registry.shipped import seed
+
+    seed(cache, record.name, record.version, record.sha256)  # a shipped zoo/NAME that is this release
     return cache.bundle(record.name, record.version, record.sha256, mirrors, size=record.size, progress=progress,
                         origin=f"index:{record.index}")
 
