@@ -259,3 +259,10 @@ def _label_name(filename: str, kind: str) -> str:
         if base.endswith(ext):
             return base[: -len(ext)] + "_label" + ext
     return base + "_label"
+
+
+def app_from_env() -> Any:
+    """The app ``bundle serve --workers N`` builds in each worker, from ``BUNDLE_SERVE_APP`` (JSON of
+    ``create_app``'s arguments, ``source`` included)."""
+    options = json.loads(os.environ["BUNDLE_SERVE_APP"])
+    return create_app(options.pop("source"), **options)

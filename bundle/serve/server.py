@@ -1,12 +1,14 @@
 """Running an app with uvicorn on a socket bound first, so ``port=0`` can say which port it got.
 
-SIGTERM and Ctrl-C stop accepting connections, let requests in flight finish (up to ``drain_s``), shut
-the batcher down and return.
+SIGTERM and Ctrl-C stop accepting connections, let requests in flight finish (up to ``drain_s``) and
+shut the batcher down; after SIGTERM ``serve`` returns, after Ctrl-C ``KeyboardInterrupt`` is raised.
 """
 
 from __future__ import annotations
 
+import signal
 import socket
+import threading
 from typing import Any, Callable
 
 __all__ = ["bind", "serve"]
@@ -38,4 +40,12 @@ def serve(app: Any, sock: socket.socket, *, drain_s: float = 30.0, log_level: st
     server = uvicorn.Server(config)
     if on_server is not None:
         on_server(server)
-    server.run(sockets=[sock])
+    # uvicorn re-raises a captured SIGTERM once it has shut down, so that the default action kills the
+    # process (exit -15); a drained shutdown is a success, so SIGTERM's handler while serving is a no-op.
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, lambda sig, frame: None) if main else None
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
