@@ -57,7 +57,7 @@ def create_app(source: Any, *, format: str = "pytorch", name: str | None = None,
     in_flight = Gauge("bundle_serve_in_flight", "Requests being handled", registry=registry)
     ready_gauge = Gauge("bundle_serve_ready", "1 once the model is loaded and warmed up", registry=registry)
 
-    state: dict[str, Any] = {"model": None, "batcher": None, "error": None}
+    state: dict[str, Any] = {"model": None, "batcher": None, "error": None, "arriving": 0}
     limit = int(max_body_mb * 1024 * 1024)
 
     def load() -> Any:
@@ -81,7 +81,7 @@ def create_app(source: Any, *, format: str = "pytorch", name: str | None = None,
             log.error("loading the model failed: %s", err)
             return
         batcher = Batcher(model.forward, max_batch_size=max_batch_size, timeout_ms=batch_timeout_ms,
-                          on_batch=batch_sizes.observe)
+                          on_batch=batch_sizes.observe, arriving=lambda: state["arriving"])
         batcher.start()
         state["model"], state["batcher"] = model, batcher
         ready_gauge.set(1)
@@ -176,11 +176,26 @@ def create_app(source: Any, *, format: str = "pytorch", name: str | None = None,
     @app.post("/v2/models/{model_name}/infer")
     @app.post("/v2/models/{model_name}/versions/{model_version}/infer")
     async def infer(model_name: str, request: Request, model_version: str = "") -> Any:
-        import numpy as np
-
-        from bundle.serve.protocol import HEADER_LENGTH, decode_request, encode_response
+        from bundle.serve.protocol import HEADER_LENGTH, encode_response
 
         model = served(model_name)
+        state["arriving"] += 1
+        try:
+            array, payload = await decoded(model, request)
+        finally:
+            state["arriving"] -= 1
+        outs = await state["batcher"].submit(array)
+        named = [(s.name, o) for s, o in zip(model.outputs, outs)]
+        body_out, header = encode_response(payload, model.name, model.version, named)
+        headers = {HEADER_LENGTH: str(header)} if header is not None else {}
+        media = "application/octet-stream" if header is not None else "application/json"
+        return Response(body_out, media_type=media, headers=headers)
+
+    async def decoded(model: Any, request: Request) -> Any:
+        import numpy as np
+
+        from bundle.serve.protocol import HEADER_LENGTH, decode_request
+
         body = await body_of(request)
         if request.headers.get("content-encoding") in ("gzip", "deflate"):
             import zlib
@@ -201,12 +216,7 @@ def create_app(source: Any, *, format: str = "pytorch", name: str | None = None,
         if array.dtype != np.float32 and spec.datatype == "FP32" and not np.issubdtype(array.dtype, np.floating):
             raise RequestError(f"input '{spec.name}' is {payload['inputs'][0]['datatype']}; the model takes {spec.datatype}")
         model.check_input(spec.name, array)
-        outs = await state["batcher"].submit(array.astype(np.float32, copy=False))
-        named = [(s.name, o) for s, o in zip(model.outputs, outs)]
-        body_out, header = encode_response(payload, model.name, model.version, named)
-        headers = {HEADER_LENGTH: str(header)} if header is not None else {}
-        media = "application/octet-stream" if header is not None else "application/json"
-        return Response(body_out, media_type=media, headers=headers)
+        return array.astype(np.float32, copy=False), payload
 
     @app.post("/v2/models/{model_name}/predict")
     async def predict(model_name: str, request: Request) -> Any:

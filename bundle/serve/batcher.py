@@ -23,16 +23,20 @@ class Batcher:
         max_batch_size: the most samples in one forward; 1 turns batching off.
         timeout_ms: how long the first request of a batch waits for others.
         on_batch: called with each batch's size (metrics).
+        arriving: how many requests are on their way to ``submit`` (being read and decoded); a batch
+            waits for company only while some are, so a lone request does not pay the timeout.
     """
 
     def __init__(self, forward: Callable[[np.ndarray], list[np.ndarray]], *, max_batch_size: int = 8,
-                 timeout_ms: float = 5.0, on_batch: Callable[[int], None] | None = None) -> None:
+                 timeout_ms: float = 5.0, on_batch: Callable[[int], None] | None = None,
+                 arriving: Callable[[], int] | None = None) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be at least 1, not {max_batch_size}")
         self.forward = forward
         self.max_batch_size = max_batch_size
         self.timeout = max(0.0, timeout_ms) / 1000
         self.on_batch = on_batch
+        self.arriving = arriving
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bundle-serve-model")
@@ -81,6 +85,8 @@ class Batcher:
             deadline = time.monotonic() + self.timeout
             while size < self.max_batch_size:
                 left = deadline - time.monotonic()
+                if self._queue.empty() and self.arriving is not None and self.arriving() == 0:
+                    break  # nobody else is coming: do not wait out the timeout
                 try:
                     item = self._queue.get_nowait() if left <= 0 else await asyncio.wait_for(self._queue.get(), left)
                 except (asyncio.TimeoutError, asyncio.QueueEmpty):

@@ -165,8 +165,25 @@ def test_bad_requests_are_4xx_and_server_keeps_serving(digits, body, message):
 def test_unknown_model_body_limit_and_not_json(digits):
     status, raw, _ = _post(digits.url + "/v2/models/nope/infer", b"{}")
     assert status == 404 and "unknown model 'nope'" in json.loads(raw)["error"]
-    status, raw, _ = _post(digits.url + "/v2/models/digits_classification/infer", b"x" * (2 << 20))
-    assert status == 413 and "max-body-mb" in json.loads(raw)["error"]
+    import socket
+
+    # a body over --max-body-mb is refused from its Content-Length, before it is read
+    sock = socket.create_connection(("127.0.0.1", int(digits.host.rsplit(":", 1)[1])))
+    sock.sendall(b"POST /v2/models/digits_classification/infer HTTP/1.1\r\nHost: x\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (2 << 20))
+    reply = b""
+    while b"max-body-mb" not in reply:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        reply += chunk
+    sock.close()
+    assert reply.startswith(b"HTTP/1.1 413") and b"max-body-mb" in reply
+    # a chunked body (no Content-Length) is cut off once it passes the limit
+    import requests
+
+    r = requests.post(digits.url + "/v2/models/digits_classification/infer", data=iter([b"x" * (1 << 19)] * 3))
+    assert r.status_code == 413 and "max-body-mb" in r.json()["error"]
     status, raw, _ = _post(digits.url + "/v2/models/digits_classification/infer", b"{not json")
     assert status == 400 and "not JSON" in json.loads(raw)["error"]
 

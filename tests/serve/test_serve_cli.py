@@ -3,11 +3,12 @@ works against it, SIGTERM lets a request in flight finish and exits 0; --help im
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -44,25 +45,34 @@ def _start(*args):
 
 
 def test_serve_process_tritonclient_and_sigterm_drains():
-    proc, url = _start("--max-batch-size", "8", "--batch-timeout-ms", "800")
+    proc, url = _start("--max-batch-size", "8", "--batch-timeout-ms", "5")
     try:
         client = httpclient.InferenceServerClient(url.removeprefix("http://"))
         assert client.get_model_metadata("digits_classification")["inputs"][0]["shape"] == [-1, 1, 8, 8]
-        result = {}
-
-        def slow_request():  # waits 800 ms in the batcher for company: in flight when SIGTERM comes
-            inp = httpclient.InferInput("image", [1, 1, 8, 8], "FP32")
-            inp.set_data_from_numpy(np.zeros((1, 1, 8, 8), np.float32))
-            result["pred"] = httpclient.InferenceServerClient(url.removeprefix("http://")).infer(
-                "digits_classification", [inp]).as_numpy("pred")
-
-        thread = threading.Thread(target=slow_request)
-        thread.start()
+        inp = httpclient.InferInput("image", [2, 1, 8, 8], "FP32")
+        inp.set_data_from_numpy(np.zeros((2, 1, 8, 8), np.float32))
+        assert client.infer("digits_classification", [inp]).as_numpy("pred").shape == (2, 10)
+        # a request in flight when SIGTERM comes: half its body sent before, the rest after
+        body = json.dumps({"inputs": [{"name": "image", "shape": [1, 1, 8, 8], "datatype": "FP32",
+                                       "data": [0.25] * 64}]}).encode()
+        sock = socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])))
+        sock.sendall(b"POST /v2/models/digits_classification/infer HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:40])
         time.sleep(0.3)
         proc.send_signal(signal.SIGTERM)
-        thread.join(30)
+        time.sleep(0.3)
+        assert proc.poll() is None, "the server exited with a request in flight"
+        sock.sendall(body[40:])
+        reply = b""
+        while b"\r\n\r\n" not in reply or len(reply.split(b"\r\n\r\n", 1)[1]) < 20:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+        sock.close()
+        assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+        assert b'"pred"' in reply
         assert proc.wait(30) == 0
-        assert result["pred"].shape == (1, 10)
     finally:
         if proc.poll() is None:
             proc.kill()
