@@ -280,3 +280,29 @@ def test_ready_is_false_until_warm_and_model_errors_are_500_with_an_id(caplog):
         assert "boom" not in error and "Traceback" not in error
         incident = error.split()[2]
         assert any(incident in rec.getMessage() for rec in caplog.records)
+
+
+def test_onnx_export_served_in_safe_mode_with_gzip_requests(tmp_path, digits_net):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    import shutil
+
+    from bundle.export import export_bundle
+
+    root = tmp_path / "digits_classification"
+    shutil.copytree(DIGITS, root)
+    export_bundle(root, format="onnx")
+    server = Server(create_app(root / "models" / "model.onnx", trusted=False))
+    try:
+        client = httpclient.InferenceServerClient(server.host)
+        assert client.get_model_metadata("digits_classification")["platform"] == "onnx"
+        x = np.random.default_rng(4).random((2, 1, 8, 8), dtype=np.float32)
+        inp = httpclient.InferInput("image", list(x.shape), "FP32")
+        inp.set_data_from_numpy(x)
+        got = client.infer("digits_classification", [inp], request_compression_algorithm="gzip").as_numpy("pred")
+        with torch.no_grad():
+            diff = float(np.abs(got - digits_net(torch.from_numpy(x)).numpy()).max())
+        print(f"digits onnx export served: max abs diff {diff:.2e}")
+        assert diff < 1e-4
+    finally:
+        server.stop()
