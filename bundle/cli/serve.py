@@ -60,6 +60,7 @@ def serve(
         from bundle.registry.load import locate
 
         source = str(locate(bundle, version))
+        options["name"] = name or bundle.split("@", 1)[0]  # served under the zoo name, not the cache folder's
     sock = bind(host, int(port))
     url = url_of(sock)
     print(f"serving {bundle} at {url} (ready at {url}/v2/health/ready)", flush=True)

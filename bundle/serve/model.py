@@ -176,6 +176,8 @@ def load_model(source: str | os.PathLike, *, format: str = "pytorch", name: str 
         weights, root = path.name, path.parent.parent
     else:
         root = locate(source, version)
+        if name is None and not path.is_dir():  # a zoo name: served under it, not the cache folder's name
+            name = os.fspath(source).split("@", 1)[0]
     bundle = Bundle(root, trusted=trusted)
     fmt = bundle.metadata.get("network_data_format") or {}
     inputs = [_spec(k, v) for k, v in (fmt.get("inputs") or {}).items()]

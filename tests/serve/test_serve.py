@@ -306,3 +306,27 @@ def test_onnx_export_served_in_safe_mode_with_gzip_requests(tmp_path, digits_net
         assert diff < 1e-4
     finally:
         server.stop()
+
+
+from tests.registry.test_load_and_lock import zoo  # noqa: E402,F401 - the fixture: an index on a local server
+
+
+def test_zoo_name_is_downloaded_verified_and_served_in_safe_mode(zoo, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from bundle.serve.model import load_model
+
+    index, _ = zoo
+    monkeypatch.setenv("BUNDLE_INDEX", str(index))
+    model = load_model("digits_classification@^9")
+    assert model.version == "9.0.0"
+    from bundle.format.bundle import Bundle
+    from bundle.registry.load import locate
+
+    assert Bundle(locate("digits_classification@^9")).trusted is False  # a download: safe mode by the trust rule
+    with TestClient(create_app(model)) as client:
+        for _ in range(200):
+            if client.get("/v2/health/ready").status_code == 200:
+                break
+            time.sleep(0.02)
+        assert client.get("/v2/models/digits_classification").json()["versions"] == ["9.0.0"]
