@@ -14,6 +14,8 @@ import numpy as np
 
 __all__ = ["Batcher"]
 
+_POLL_S = 0.0005  # how often an open batch looks for more requests
+
 
 class Batcher:
     """Group ``submit``ted arrays into batches for ``forward``.
@@ -84,13 +86,15 @@ class Batcher:
             size = first[0].shape[0]
             deadline = time.monotonic() + self.timeout
             while size < self.max_batch_size:
-                left = deadline - time.monotonic()
-                if self._queue.empty() and self.arriving is not None and self.arriving() == 0:
-                    break  # nobody else is coming: do not wait out the timeout
-                try:
-                    item = self._queue.get_nowait() if left <= 0 else await asyncio.wait_for(self._queue.get(), left)
-                except (asyncio.TimeoutError, asyncio.QueueEmpty):
-                    break
+                if self._queue.empty():
+                    left = deadline - time.monotonic()
+                    if left <= 0 or (self.arriving is not None and self.arriving() == 0):
+                        break  # the window is over, or nobody else is coming: do not wait it out
+                    # polled rather than wait_for(queue.get()): on Python 3.11 a timeout racing a get can
+                    # drop the item, and a dropped request would never be answered
+                    await asyncio.sleep(min(left, _POLL_S))
+                    continue
+                item = self._queue.get_nowait()
                 if item[0].shape[1:] != first[0].shape[1:] or size + item[0].shape[0] > self.max_batch_size:
                     self._held = item  # starts the next batch
                     break
