@@ -26,9 +26,12 @@ def export(
     precision: str = "fp32",
     converter: str = "torch_tensorrt",
     dynamic_batchsize: Any = None,
+    backend: str = "onnx",
+    max_batch_size: int = 8,
+    filepath: str | None = None,
     overrides: dict | None = None,
 ) -> int:
-    """Export a bundle's network to TorchScript, ONNX or TensorRT and print how its outputs compare with PyTorch's.
+    """Export a bundle's network to TorchScript, ONNX, TensorRT or a Triton model repository and print how its outputs compare with PyTorch's.
 
     The export is written under its final name in a temporary folder beside OUTPUT, run on inputs
     shaped as the metadata's network_data_format says (several batch sizes; several spatial sizes
@@ -58,7 +61,19 @@ def export(
         precision: fp32 or fp16 (half-precision weights, checked against the fp32 network).
         converter: tensorrt: torch_tensorrt (a TorchScript file) or onnx (TensorRT's ONNX parser).
         dynamic_batchsize: tensorrt: the batch range "[min,opt,max]" (default [1,2,4]).
+        backend: triton: onnx (onnxruntime backend, 1/model.onnx) or libtorch (1/model.pt).
+        max_batch_size: triton: the model's max_batch_size (dynamic batching when over 1).
+        filepath: triton: the model repository folder (same as --output; default BUNDLE/models/triton).
     """
+    if format == "triton":
+        from bundle.export.triton import export_triton
+
+        report = export_triton(bundle_dir, output or filepath, backend=backend, max_batch_size=int(max_batch_size),
+                               config=config, net_id=net_id, checkpoint=ckpt, key_in_ckpt=key_in_ckpt, trace=trace,
+                               exporter=None if exporter == "dynamo" else exporter, opset=opset, verify=not no_verify, atol=atol, rtol=rtol,
+                               device=device, overrides=overrides)
+        print(report.format_text())
+        return 0
     from bundle.export import export_bundle
 
     report = export_bundle(bundle_dir, format=format, output=output, config=config, net_id=net_id, checkpoint=ckpt,

@@ -16,13 +16,14 @@ EXPORTERS: dict[str, str] = {
     "torchscript": "bundle.export.torchscript:export_torchscript",
     "onnx": "bundle.export.onnx:export_onnx",
     "tensorrt": "bundle.export.tensorrt:export_tensorrt",
+    "triton": "bundle.export.triton:export_triton_model",  # the model file of a Triton repository (export_triton)
 }
 
-SUFFIXES: dict[str, str] = {"torchscript": ".ts", "onnx": ".onnx", "tensorrt": ".ts"}
+SUFFIXES: dict[str, str] = {"torchscript": ".ts", "onnx": ".onnx", "tensorrt": ".ts", "triton": ".onnx"}
 
 # Suffixes of the files a format may write beside its output (``model.onnx`` + ``.data``): they are
 # moved into place with it, and one left from an earlier export is removed when the new one has none.
-COMPANIONS: dict[str, tuple[str, ...]] = {"onnx": (".data",), "tensorrt": (".json",)}
+COMPANIONS: dict[str, tuple[str, ...]] = {"onnx": (".data",), "tensorrt": (".json",), "triton": (".data",)}
 
 
 def default_suffix(format: str, converter: str = "torch_tensorrt") -> str:

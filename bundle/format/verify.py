@@ -96,6 +96,7 @@ def verify_bundle(
     n: int = 1,
     any: int = 32,
     trusted: bool | None = None,
+    apps: Any = (),
 ) -> VerifyReport:
     """Check a bundle folder and gather every problem.
 
@@ -117,6 +118,8 @@ def verify_bundle(
         any: the size a ``"*"`` dimension gets.
         trusted: False builds the network in safe mode; None follows the trust rule (a downloaded
             bundle is untrusted, a folder of yours trusted; see ``bundle.trust``).
+        apps: apps whose needs are checked too (``bundle.format.apps.APPS``: triton, monai-deploy, ...),
+            each as the check ``app:NAME``; an unknown name raises ``FormatError``.
 
     Returns:
         The report; ``report.ok`` is False when there is any error. It never raises for a problem
@@ -163,6 +166,10 @@ def verify_bundle(
                                          weights=weights, weights_name=weights_name)
         else:
             network_checks.check_weights_alone(ctx, weights_name=weights_name)
+    if apps:
+        from bundle.format.apps import run_app_checks
+
+        run_app_checks(ctx, apps)
     return report
 
 

@@ -1,0 +1,93 @@
+"""python -m bundle serve as a real process: --port 0 prints the URL, ready after warm-up, tritonclient
+works against it, SIGTERM lets a request in flight finish and exits 0; --help imports no fastapi/torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+httpclient = pytest.importorskip("tritonclient.http")
+np = pytest.importorskip("numpy")
+
+ROOT = Path(__file__).resolve().parents[2]
+DIGITS = ROOT / "zoo" / "digits_classification"
+
+
+def _start(*args):
+    proc = subprocess.Popen([sys.executable, "-m", "bundle", "serve", str(DIGITS), "--port", "0", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    line = proc.stdout.readline()
+    assert " at http://127.0.0.1:" in line, line + proc.stderr.read()
+    url = line.split(" at ")[1].split()[0]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/v2/health/ready", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("not ready: " + proc.stderr.read())
+
+
+def test_serve_process_tritonclient_and_sigterm_drains():
+    proc, url = _start("--max-batch-size", "8", "--batch-timeout-ms", "5")
+    try:
+        client = httpclient.InferenceServerClient(url.removeprefix("http://"))
+        assert client.get_model_metadata("digits_classification")["inputs"][0]["shape"] == [-1, 1, 8, 8]
+        inp = httpclient.InferInput("image", [2, 1, 8, 8], "FP32")
+        inp.set_data_from_numpy(np.zeros((2, 1, 8, 8), np.float32))
+        assert client.infer("digits_classification", [inp]).as_numpy("pred").shape == (2, 10)
+        # a request in flight when SIGTERM comes: half its body sent before, the rest after
+        body = json.dumps({"inputs": [{"name": "image", "shape": [1, 1, 8, 8], "datatype": "FP32",
+                                       "data": [0.25] * 64}]}).encode()
+        sock = socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])))
+        sock.sendall(b"POST /v2/models/digits_classification/infer HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:40])
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        assert proc.poll() is None, "the server exited with a request in flight"
+        sock.sendall(body[40:])
+        reply = b""
+        while b"\r\n\r\n" not in reply or len(reply.split(b"\r\n\r\n", 1)[1]) < 20:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+        sock.close()
+        assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+        assert b'"pred"' in reply
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_help_imports_neither_fastapi_nor_torch():
+    code = ("import sys; from bundle.cli import main; main(['--help']); "
+            "print([m for m in ('fastapi', 'uvicorn', 'torch', 'prometheus_client') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    assert "serve" in out and out.strip().endswith("[]")
+
+
+def test_unknown_bundle_folder_is_a_clear_error():
+    out = subprocess.run([sys.executable, "-m", "bundle", "serve", str(ROOT / "no_such_bundle"), "--port", "0"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert out.returncode == 1 and "does not exist" in out.stderr
