@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ckpt_export": ("bundle.cli.export:ckpt_export", "MONAI's ckpt_export: a checkpoint to TorchScript with metadata and configs"),
     "onnx_export": ("bundle.cli.export:onnx_export", "MONAI's onnx_export: a checkpoint to ONNX with a dynamic batch axis"),
     "trt_export": ("bundle.cli.export:trt_export", "MONAI's trt_export: a checkpoint to a TensorRT engine on the GPU, checked against PyTorch"),
+    "fl": ("bundle.cli.fl:fl", "federated learning on Flower: fl run BUNDLE --clients N --rounds R (local), fl server / fl client (real sites)"),
 }
 
 # Commands whose arguments are text (names, versions, paths, URLs): parsed by bundle.cli.textargs, which

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 from bundle.fl.exchange import FederatedLearningError
 
-__all__ = ["run_local_federation", "write_app", "flower_command"]
+__all__ = ["run_local_federation", "run_supernode", "write_app", "flower_command"]
 
 SERVER_APP = "bundle.fl.flower:server_app"
 CLIENT_APP = "bundle.fl.flower:client_app"
@@ -55,6 +55,92 @@ def write_app(folder: Path, run_config: Mapping[str, Any], *, server_app: str = 
     for name, text in (files or {}).items():
         (folder / name).write_text(text, encoding="utf-8")
     return folder
+
+
+def _tls_options(tls: Mapping[str, str] | None) -> list[str]:
+    if not tls:
+        return ["--insecure"]
+    missing = [k for k in ("ssl-certfile", "ssl-keyfile", "ssl-ca-certfile") if not tls.get(k)]
+    if missing:
+        raise FederatedLearningError(f"TLS needs {', '.join(missing)}",
+                                     hint="pass --ssl_certfile, --ssl_keyfile and --ssl_ca_certfile (or --insecure)")
+    return [a for k in ("ssl-certfile", "ssl-keyfile", "ssl-ca-certfile") for a in (f"--{k}", str(tls[k]))]
+
+
+def run_supernode(
+    superlink: str, *, bundle: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None,
+    name: str | None = None, partition: str | None = None, root_certificates: str | None = None,
+    insecure: bool = False, connect_timeout: float = 60.0, port: int | None = None, output: Any = None,
+) -> None:
+    """Run a SuperNode for a real site until the SuperLink ends it: the site's data, our client app.
+
+    Args:
+        superlink: ``HOST:PORT`` of the federation's SuperLink.
+        bundle: this site's copy of the bundle (default: the path the server's run config names).
+        data_dir: this site's dataset folder (set as the bundle's ``dataset_dir``).
+        name: the site's name in the server's summary.
+        partition: ``I/N``: train on shard I of N of the bundle's own data (experiments).
+        root_certificates: the CA file the SuperLink's certificate is checked with (TLS).
+        insecure: plain HTTP (no TLS); one of ``root_certificates`` and ``insecure`` is needed.
+        connect_timeout: give up when the SuperLink cannot be reached for this many seconds.
+        port: the port of the SuperNode's own local API (default: a free one).
+        output: called with each line the SuperNode prints.
+
+    Raises:
+        FederatedLearningError: the SuperLink was not reachable, or the SuperNode failed (with its output).
+    """
+    if not insecure and not root_certificates:
+        raise FederatedLearningError("choose TLS or not", hint="pass --root_certificates CA.pem, or --insecure")
+    node_config = []
+    if bundle:
+        node_config.append(f'bundle="{Path(bundle).resolve()}"')
+    if data_dir:
+        if not Path(data_dir).is_dir():
+            raise FederatedLearningError(f"data folder '{data_dir}' does not exist")
+        node_config.append(f'data-dir="{Path(data_dir).resolve()}"')
+    if name:
+        node_config.append(f'name="{name}"')
+    if partition:
+        from bundle.fl.partition import parse_partition
+
+        index, count = parse_partition(partition)
+        node_config.append(f"partition-id={index} num-partitions={count}")
+    cmd = flower_command("flower-supernode") + [
+        "--superlink", superlink, "--host", "127.0.0.1", "--port", str(port or _free_ports(1)[0]),
+        "--max-wait-time", str(connect_timeout),
+    ]
+    cmd += ["--insecure"] if insecure else ["--root-certificates", str(root_certificates)]
+    if node_config:
+        cmd += ["--node-config", " ".join(node_config)]
+    bin_dir = str(Path(cmd[0]).parent)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    # to a file, not a pipe: the SuperExec the SuperNode starts would hold a pipe open after it exits
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as log:
+        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        lines: list[str] = []
+        try:
+            while True:
+                done = p.poll() is not None
+                log.seek(0)
+                text = log.read().splitlines()
+                for line in text[len(lines):]:
+                    if output is not None:
+                        output(line)
+                lines = text
+                if done:
+                    break
+                time.sleep(0.2)
+        finally:
+            _stop([p])
+    tail = lines[-25:]
+    if p.returncode != 0:
+        unreachable = any("could not establish a connection" in t for t in tail)
+        what = (f"the SuperLink at {superlink} was not reachable within {connect_timeout:.0f} s" if unreachable
+                else f"the SuperNode exited with code {p.returncode}")
+        shown = [t for t in tail if "INFO" not in t and t.strip()]
+        raise FederatedLearningError(what + ":\n" + "\n".join(shown[-6:]),
+                                     hint="check the address, that the server runs and the firewall" if unreachable
+                                     else "see the SuperNode's output above")
 
 
 def _free_ports(count: int) -> list[int]:
@@ -118,6 +204,10 @@ def run_local_federation(
     work_dir: str | os.PathLike | None = None,
     timeout: float = 900.0,
     on_started: Any = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    start_nodes: bool = True,
+    tls: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Train ``bundle`` as a federation of ``clients`` local sites, each on its shard of the data.
 
@@ -138,6 +228,12 @@ def run_local_federation(
         work_dir: where the processes keep their state and logs (default: a temporary folder).
         timeout: seconds for the whole run.
         on_started: called with ``{"superlink": Popen, "supernodes": [Popen, ...]}`` once running.
+        host: the address the SuperLink listens on (``0.0.0.0`` for real sites).
+        port: its port (default: a free one).
+        start_nodes: start ``clients`` SuperNodes here; False waits for ``clients`` remote ones
+            (``bundle fl client``) to connect instead.
+        tls: ``{"ssl-certfile", "ssl-keyfile", "ssl-ca-certfile"}`` files: the SuperLink serves
+            TLS (passed to ``flower-superlink``), and ``flwr run`` trusts the CA file; None is plain HTTP.
 
     Returns:
         The summary: ``{"rounds": [{"round": r, "metrics": {...}, "clients": {...}, "failed": [...],
@@ -168,10 +264,12 @@ def run_local_federation(
     home = work / "flwr-home"
     home.mkdir(exist_ok=True)
     # Flower 1.42 serves its Runtime, Fleet and Control APIs over HTTP on one port
-    link_port, *node_ports = _free_ports(1 + clients)
+    free = _free_ports(1 + clients)
+    link_port, node_ports = port or free[0], free[1:]
     (home / "config.toml").write_text(
         f'[superlink]\ndefault = "local"\n\n[superlink.local]\naddress = "127.0.0.1:{link_port}"\n'
-        "insecure = true\n", encoding="utf-8")
+        + (f'root-certificates = "{Path(tls["ssl-ca-certfile"]).resolve()}"\n' if tls else "insecure = true\n"),
+        encoding="utf-8")
     # the SuperLink and SuperNodes start flower-superexec, flwr-serverapp... by name: this Python's first
     bin_dir = str(Path(flower_command("flwr")[0]).parent)
     env = {**os.environ, "FLWR_HOME": str(home), "PYTHONUNBUFFERED": "1",
@@ -187,12 +285,12 @@ def run_local_federation(
 
     try:
         link = start(flower_command("flower-superlink") + [
-            "--insecure", "--host", "127.0.0.1", "--port", str(link_port),
+            *_tls_options(tls), "--host", host, "--port", str(link_port),
             "--database", str(work / "state.db"), "--disable-runtime-dependency-installation",
         ], "superlink.log")
         _wait_port(link_port, link, 60, "the SuperLink", work / "superlink.log")
         nodes = []
-        for i in range(clients):
+        for i in range(clients if start_nodes else 0):
             nodes.append(start(flower_command("flower-supernode") + [
                 "--insecure", "--superlink", f"127.0.0.1:{link_port}", "--host", "127.0.0.1",
                 "--port", str(node_ports[i]), "--node-config", f"partition-id={i} num-partitions={clients}",
