@@ -19,6 +19,7 @@ def verify(
     p: int = 1,
     n: int = 1,
     any: int = 32,
+    app: str | None = None,
 ) -> int:
     """Check a bundle folder and print every problem, grouped by check, each with where and a hint.
 
@@ -39,6 +40,7 @@ def verify(
         p: value of p in spatial_shape expressions such as "2**p*n".
         n: value of n in spatial_shape expressions such as "16*n".
         any: the size a "*" dimension gets.
+        app: also check what an application needs (monai-fl).
     """
     from bundle.format.verify import verify_bundle
 
@@ -46,6 +48,11 @@ def verify(
         bundle_dir, net=not no_net, weights=not no_weights, net_id=net_id, config=config, weights_name=weights,
         device=device, p=p, n=n, any=any,
     )
+    if app:
+        from bundle.format.apps import check_app
+
+        check_app(app, bundle_dir, report)
+        report.checked.append(app)
     if json_output:
         print(json.dumps(report.as_dict(), indent=2))
     else:
