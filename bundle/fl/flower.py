@@ -88,17 +88,23 @@ def client_train(msg: Message, context: Context) -> Message:
     """One round of local training: the global weights in, the local weights and counts out."""
     algo = _client_algo(context)
     config = msg.content.config_records.get("config", ConfigRecord())
+    started = time.perf_counter()
     algo.train(_weights_in(msg), extra={"proximal_mu": float(config.get("proximal-mu", 0.0))})
+    seconds = time.perf_counter() - started
     out = algo.get_weights()
     metrics = {
         "num-examples": out.statistics[Statistics.NUM_EXAMPLES],
         "num-iterations": out.statistics[Statistics.NUM_EXECUTED_ITERATIONS],
         "num-executed-examples": out.statistics[Statistics.NUM_EXECUTED_EXAMPLES],
         "unit-weight": 1,
+        "train-seconds": seconds,
+        "bytes-received": msg.content.array_records["arrays"].count_bytes(),
         **out.metrics,
     }
+    arrays = ArrayRecord(out.weights)
+    metrics["bytes-sent"] = arrays.count_bytes()
     content = RecordDict({
-        "arrays": ArrayRecord(out.weights), "metrics": MetricRecord(metrics),
+        "arrays": arrays, "metrics": MetricRecord(metrics),
         "client": ConfigRecord({"name": algo.client_name}),
     })
     return Message(content=content, reply_to=msg)
