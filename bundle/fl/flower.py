@@ -33,6 +33,10 @@ logger = logging.getLogger(__name__)
 
 STRATEGIES = ("fedavg", "fedavg-uniform", "fedprox")
 
+# what clients report about the work rather than the model
+BOOKKEEPING = frozenset({"num-examples", "num-iterations", "num-executed-examples", "unit-weight", "train-seconds",
+                         "bytes-sent", "bytes-received"})
+
 # the run config keys and their defaults (``flwr run --run-config 'num-rounds=3 ...'``)
 RUN_CONFIG: dict[str, Any] = {
     "bundle": "",  # the bundle folder (the server's; a SuperNode may name its own with node config)
@@ -312,11 +316,12 @@ def server_main(grid: Grid, context: Context) -> None:
     train_config = ConfigRecord({"proximal-mu": float(rc["proximal-mu"]) if rc["strategy"] == "fedprox" else 0.0})
     result = strategy.start(grid=grid, initial_arrays=ArrayRecord(reference), num_rounds=int(rc["num-rounds"]),
                             timeout=float(rc["round-timeout"]), train_config=train_config, evaluate_fn=evaluate)
+    # the round's metrics are the model's (averaged by examples); the counts stay per client
     for server_round, metrics in result.train_metrics_clientapp.items():
         rounds.entry(server_round)["metrics"].update(
-            {f"train_{k}" if not k.startswith("train") else k: v for k, v in dict(metrics).items()
-             if k not in ("num-examples", "unit-weight") and not (isinstance(v, float) and math.isnan(v))})
+            {k: v for k, v in dict(metrics).items()
+             if k not in BOOKKEEPING and not (isinstance(v, float) and math.isnan(v))})
     for server_round, metrics in result.evaluate_metrics_clientapp.items():
         rounds.entry(server_round)["metrics"].update(
-            {k: v for k, v in dict(metrics).items() if k not in ("num-examples", "unit-weight")})
+            {k: v for k, v in dict(metrics).items() if k not in BOOKKEEPING})
     rounds.write()

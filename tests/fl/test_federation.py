@@ -60,6 +60,11 @@ def test_global_accuracy_improves(federation):
     assert sorted(rounds) == [0, 1, 2]
     before, after = rounds[0]["metrics"]["val_accuracy"], rounds[2]["metrics"]["val_accuracy"]
     assert after > before + 0.1, (before, after)
+    # per-round metrics: the global score, and the clients' train loss averaged by examples
+    accepted = rounds[2]["clients"].values()
+    expected = sum(c["train_loss"] * c["num-examples"] for c in accepted) / sum(c["num-examples"] for c in accepted)
+    assert rounds[2]["metrics"]["train_loss"] == pytest.approx(expected, rel=1e-6)
+    assert "num-iterations" not in rounds[2]["metrics"]
 
 
 def test_bad_and_crashed_clients_are_named_and_left_out(federation):
