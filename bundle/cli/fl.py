@@ -26,6 +26,7 @@ def fl(
     superlink: str = "",
     data: str | None = None,
     name: str | None = None,
+    site_partition: str | None = None,
     insecure: bool = False,
     ssl_certfile: str | None = None,
     ssl_keyfile: str | None = None,
@@ -60,6 +61,8 @@ def fl(
         superlink: client: HOST:PORT of the SuperLink.
         data: client: this site's dataset folder (the bundle's dataset_dir).
         name: client: this site's name in the summary.
+        site_partition: client: I/N, train on shard I of N of the bundle's own data (experiments;
+            --partition chooses iid or label).
         insecure: plain HTTP, no TLS (server and client).
         ssl_certfile: server: the SuperLink's TLS certificate.
         ssl_keyfile: server: its private key.
@@ -79,7 +82,7 @@ def fl(
     if action == "client":
         if not superlink:
             raise FederatedLearningError("fl client needs --superlink HOST:PORT")
-        local.run_supernode(superlink, bundle=bundle or None, data_dir=data, name=name,
+        local.run_supernode(superlink, bundle=bundle or None, data_dir=data, name=name, partition=site_partition,
                             root_certificates=root_certificates, insecure=insecure,
                             connect_timeout=connect_timeout, output=print)
         return 0
