@@ -135,8 +135,13 @@ def run_supernode(
     tail = lines[-25:]
     if p.returncode != 0:
         unreachable = any("could not establish a connection" in t for t in tail)
-        what = (f"the SuperLink at {superlink} was not reachable within {connect_timeout:.0f} s" if unreachable
-                else f"the SuperNode exited with code {p.returncode}")
+        connected = any("SuperNode ID:" in t for t in lines)
+        if unreachable and connected:
+            what = f"lost the SuperLink at {superlink} for {connect_timeout:.0f} s (the server stopped?)"
+        elif unreachable:
+            what = f"the SuperLink at {superlink} was not reachable within {connect_timeout:.0f} s"
+        else:
+            what = f"the SuperNode exited with code {p.returncode}"
         shown = [t for t in tail if "INFO" not in t and t.strip()]
         raise FederatedLearningError(what + ":\n" + "\n".join(shown[-6:]),
                                      hint="check the address, that the server runs and the firewall" if unreachable
