@@ -118,6 +118,7 @@ def run_supernode(
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as log:
         p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         lines: list[str] = []
+        previous = _stop_on_sigterm()
         try:
             while True:
                 done = p.poll() is not None
@@ -132,6 +133,8 @@ def run_supernode(
                 time.sleep(0.2)
         finally:
             _stop([p])
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
     tail = lines[-25:]
     if p.returncode != 0:
         unreachable = any("could not establish a connection" in t for t in tail)
@@ -146,6 +149,19 @@ def run_supernode(
         raise FederatedLearningError(what + ":\n" + "\n".join(shown[-6:]),
                                      hint="check the address, that the server runs and the firewall" if unreachable
                                      else "see the SuperNode's output above")
+
+
+def _stop_on_sigterm() -> Any:
+    """Make SIGTERM end the wait (so the SuperNode, in its own session, is stopped too); the old handler."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def _free_ports(count: int) -> list[int]:
