@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "trt_export": ("bundle.cli.export:trt_export", "MONAI's trt_export: a checkpoint to a TensorRT engine on the GPU, checked against PyTorch"),
     "package": ("bundle.cli.package:package", "package a bundle as a MONAI Deploy application folder (--target monai-deploy)"),
     "serve": ("bundle.cli.serve:serve", "serve a bundle over HTTP: Open Inference Protocol (Triton/KServe v2), /predict for images, /metrics"),
+    "fl": ("bundle.cli.fl:fl", "federated learning on Flower: fl run BUNDLE --clients N --rounds R (local), fl server / fl client (real sites)"),
 }
 
 # Commands whose arguments are text (names, versions, paths, URLs): parsed by bundle.cli.textargs, which

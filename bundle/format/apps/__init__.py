@@ -16,6 +16,7 @@ __all__ = ["APPS", "app_check", "run_app_checks"]
 APPS: dict[str, str] = {
     "triton": "bundle.format.apps.triton:check",  # issue 12
     "monai-deploy": "bundle.format.apps.monai_deploy:check",  # issue 12
+    "monai-fl": "bundle.format.apps.monai_fl:check",  # issue 13
 }
 
 
