@@ -41,6 +41,7 @@ class InferTask:
         device: where the network runs by default (a request's ``device`` wins); default the CPU.
         trusted: as for ``Bundle`` (None: a zoo download runs in safe mode, your folder trusted).
         version: a version or range for a zoo name.
+        overrides: ``{id: value}`` applied to the inference config (e.g. ``{"+network_def::dropout": 0.2}``).
 
     Raises:
         LabelError: the bundle has no such config or its metadata says no input dimension.
@@ -48,8 +49,9 @@ class InferTask:
     """
 
     def __init__(self, bundle: Any, *, config: str | None = None, device: Any = None, trusted: bool | None = None,
-                 version: str | None = None) -> None:
+                 version: str | None = None, overrides: Mapping[str, Any] | None = None) -> None:
         self.bundle = ids.open_bundle(bundle, trusted=trusted, version=version)
+        self.overrides = dict(overrides or {})
         self.config_name = config or ids.find_config(self.bundle, ids.INFER_CONFIGS, purpose="inference")
         self.format = ids.network_format(self.bundle.metadata, where=str(self.bundle.metadata_path))
         self.device = device
@@ -83,7 +85,7 @@ class InferTask:
 
             files = [self.bundle.config_path(self.config_name)]
             self._config = load_network_config(files, root=self.bundle.root, meta=self.bundle.metadata_path,
-                                               trusted=self.bundle.trusted)
+                                               trusted=self.bundle.trusted, overrides=self.overrides)
             parts: dict[str, Any] = {}
             for part, keys in (("pre", ids.KEY_PREPROCESSING), ("inferer", ids.KEY_INFERER),
                                ("post", ids.KEY_POSTPROCESSING)):
@@ -112,7 +114,8 @@ class InferTask:
             pt = self.bundle.weights_path(ids.MODEL_PYTORCH)
             if pt.is_file():
                 self._network = self.bundle.build_network(self.config_name, net_id=ids.KEY_NETWORK_DEF,
-                                                          weights=ids.MODEL_PYTORCH, key=checkpoint_key(pt))
+                                                          weights=ids.MODEL_PYTORCH, key=checkpoint_key(pt),
+                                                          overrides=self.overrides)
             elif self.bundle.weights_path(ids.MODEL_TORCHSCRIPT).is_file():
                 from bundle.registry.load import load
 
@@ -133,6 +136,57 @@ class InferTask:
 
     # --- a call -----------------------------------------------------------------------------------
 
+    def read_image(self, image_path: str) -> tuple[Any, Any]:
+        """The image as a ``(C, *spatial)`` float32 tensor, and its affine (NIfTI) or None.
+
+        Raises:
+            LabelError: it cannot be read, or has the wrong dimension or channel count for the bundle.
+        """
+        import numpy as np
+        import torch
+
+        from bundle.components.volumes import as_channels_first, read_volume
+
+        array, affine = read_volume(image_path)
+        array = as_channels_first(array, spatial_dims=self.format.dimension, channels=self.format.channels,
+                                  what="image", path=image_path)
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)), affine
+
+    def predict(self, image_path: str, *, device: Any = None, network: Any = None,
+                latencies: dict[str, float] | None = None) -> tuple[Any, Any]:
+        """The network's output for one image before postprocessing, ``(1, C_out, ...)`` on the CPU, on the
+        image's grid; and the image's affine. ``network`` replaces the loaded one (active learning runs it
+        with dropout on); ``latencies`` gets ``pre``, ``infer`` and ``invert``.
+
+        Raises:
+            LabelError: the image cannot be read or does not fit the bundle.
+        """
+        import torch
+
+        latencies = latencies if latencies is not None else {}
+        started = time.perf_counter()
+        image, affine = self.read_image(image_path)
+        parts = self._parts_of_config()
+        device = torch.device(device or self.device or "cpu")
+        data: Any = {"image": image, "image_meta": {"filename": image_path, "affine": affine}}
+        if parts["pre"] is not None:
+            data = parts["pre"](data)
+        inputs = torch.as_tensor(data["image"] if isinstance(data, Mapping) else data).to(device)
+        network = network if network is not None else self.network(device)
+        latencies["pre"] = time.perf_counter() - started
+
+        mark = time.perf_counter()
+        with torch.no_grad():
+            batch = inputs[None]
+            pred = parts["inferer"](batch, network) if parts["inferer"] is not None else network(batch)
+        latencies["infer"] = time.perf_counter() - mark
+
+        mark = time.perf_counter()
+        if self.format.is_segmentation:  # back to the image's grid (an inferer may pad)
+            pred = pred[(slice(None), slice(None), *(slice(0, s) for s in image.shape[1:]))]
+        latencies["invert"] = time.perf_counter() - mark
+        return pred.detach().float().cpu(), affine
+
     def __call__(self, request: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
         """Label one image.
 
@@ -148,9 +202,8 @@ class InferTask:
             LabelError: no image, or one the bundle cannot take (wrong dimension or channels, unreadable).
         """
         import numpy as np
-        import torch
 
-        from bundle.components.volumes import as_channels_first, read_volume, volume_stem, volume_suffix, write_volume
+        from bundle.components.volumes import volume_stem, volume_suffix, write_volume
 
         request = {**DEFAULT_REQUEST, **dict(request)}
         if not request.get("image"):
@@ -158,32 +211,8 @@ class InferTask:
         image_path = str(request["image"])
         started = time.perf_counter()
         latencies: dict[str, float] = {}
-
-        array, affine = read_volume(image_path)
-        array = as_channels_first(array, spatial_dims=self.format.dimension, channels=self.format.channels,
-                                  what="image", path=image_path)
+        pred, affine = self.predict(image_path, device=request["device"], latencies=latencies)
         parts = self._parts_of_config()
-        device = torch.device(request["device"] or self.device or "cpu")
-        data: Any = {"image": torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)),
-                     "image_meta": {"filename": image_path, "affine": affine}}
-        if parts["pre"] is not None:
-            data = parts["pre"](data)
-        inputs = data["image"] if isinstance(data, Mapping) else data
-        inputs = torch.as_tensor(inputs).to(device)
-        network = self.network(device)
-        latencies["pre"] = time.perf_counter() - started
-
-        mark = time.perf_counter()
-        with torch.no_grad():
-            batch = inputs[None]
-            pred = parts["inferer"](batch, network) if parts["inferer"] is not None else network(batch)
-        latencies["infer"] = time.perf_counter() - mark
-
-        mark = time.perf_counter()
-        if self.format.is_segmentation:  # back to the image's grid (an inferer may pad)
-            spatial = tuple(array.shape[1:])
-            pred = pred[(slice(None), slice(None), *(slice(0, s) for s in spatial))]
-        latencies["invert"] = time.perf_counter() - mark
 
         mark = time.perf_counter()
         if parts["post"] is not None:
