@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ckpt_export": ("bundle.cli.export:ckpt_export", "MONAI's ckpt_export: a checkpoint to TorchScript with metadata and configs"),
     "onnx_export": ("bundle.cli.export:onnx_export", "MONAI's onnx_export: a checkpoint to ONNX with a dynamic batch axis"),
     "trt_export": ("bundle.cli.export:trt_export", "MONAI's trt_export: a checkpoint to a TensorRT engine on the GPU, checked against PyTorch"),
+    "label": ("bundle.cli.label:label", "label with a bundle, MONAI Label's loop: infer|train|next BUNDLE, or app DIR --bundle NAME"),
 }
 
 # Commands whose arguments are text (names, versions, paths, URLs): parsed by bundle.cli.textargs, which
