@@ -19,6 +19,7 @@ def verify(
     p: int = 1,
     n: int = 1,
     any: int = 32,
+    app: Any = None,
 ) -> int:
     """Check a bundle folder and print every problem, grouped by check, each with where and a hint.
 
@@ -39,12 +40,14 @@ def verify(
         p: value of p in spatial_shape expressions such as "2**p*n".
         n: value of n in spatial_shape expressions such as "16*n".
         any: the size a "*" dimension gets.
+        app: also check what an application reads: monai-label (NAME or NAME,NAME).
     """
     from bundle.format.verify import verify_bundle
 
+    apps = [a for a in (app.split(",") if isinstance(app, str) else list(app or ())) if a]
     report = verify_bundle(
         bundle_dir, net=not no_net, weights=not no_weights, net_id=net_id, config=config, weights_name=weights,
-        device=device, p=p, n=n, any=any,
+        device=device, p=p, n=n, any=any, apps=apps,
     )
     if json_output:
         print(json.dumps(report.as_dict(), indent=2))

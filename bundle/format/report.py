@@ -16,6 +16,8 @@ __all__ = ["CHECKS", "Problem", "VerifyReport", "VerificationError"]
 CHECKS: tuple[str, ...] = (
     "layout", "metadata", "changelog", "license", "large_files", "configs", "files", "network", "weights",
 )
+# app checks (verify --app NAME; bundle/format/apps/), one line each
+CHECKS += ("monai-label",)
 
 ERROR = "error"
 WARNING = "warning"

@@ -96,6 +96,7 @@ def verify_bundle(
     n: int = 1,
     any: int = 32,
     trusted: bool | None = None,
+    apps: tuple[str, ...] | list[str] = (),
 ) -> VerifyReport:
     """Check a bundle folder and gather every problem.
 
@@ -117,6 +118,8 @@ def verify_bundle(
         any: the size a ``"*"`` dimension gets.
         trusted: False builds the network in safe mode; None follows the trust rule (a downloaded
             bundle is untrusted, a folder of yours trusted; see ``bundle.trust``).
+        apps: also check what these applications read (``bundle.format.apps``: ``monai-label``, ...);
+            each app's problems are reported under the check of its name.
 
     Returns:
         The report; ``report.ok`` is False when there is any error. It never raises for a problem
@@ -163,6 +166,13 @@ def verify_bundle(
                                          weights=weights, weights_name=weights_name)
         else:
             network_checks.check_weights_alone(ctx, weights_name=weights_name)
+    if apps:
+        from bundle.format.apps import app_check
+
+        for app in apps:
+            check_app = app_check(app)
+            report.checked.append(app)
+            check_app(ctx)
     return report
 
 
