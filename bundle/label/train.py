@@ -114,10 +114,11 @@ class TrainTask:
                 else:
                     best, network_state = self._run_here(overrides, request)
                     processes = 1
-            except BundleError:
+            except LabelError:
                 raise
             except Exception as err:  # noqa: BLE001 - the bundle's training code can raise anything
-                raise LabelError(f"training '{self.bundle.name}' failed: {type(err).__name__}: {err}",
+                reason = str(err) if isinstance(err, BundleError) else f"{type(err).__name__}: {err}"
+                raise LabelError(f"training '{self.bundle.name}' failed: {reason}",
                                  hint=f"models/{target.name} was left as it was") from err
             written = _publish(Path(staging), target, network_state)
         self._stats = {
