@@ -132,7 +132,10 @@ def _trainable_copy(target: str, output: str | None, trust: bool | None) -> tupl
     downloaded = is_download(root)
     if output is None and not downloaded:
         return str(root), trust
-    copy = Path(output) if output is not None else Path.cwd() / root.name
+    from bundle.format.bundle import Bundle
+    from bundle.label.bundles import bundle_name
+
+    copy = Path(output) if output is not None else Path.cwd() / bundle_name(target, Bundle(root))
     if copy.exists():
         raise LabelError(f"'{copy}' exists; training copies the bundle there", hint="give another --output")
     shutil.copytree(root, copy, ignore=shutil.ignore_patterns("__pycache__"))

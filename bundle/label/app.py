@@ -57,7 +57,7 @@ def write_app(app_dir: str | os.PathLike, bundles: Sequence[Any], *, trusted: bo
         LabelError: no bundle, two bundles of one name, or an unknown strategy.
         FormatError, ZooError: a bundle cannot be opened or fetched.
     """
-    from bundle.label.bundles import open_bundle
+    from bundle.label.bundles import bundle_name, open_bundle
     from bundle.label.score import STRATEGIES
 
     if not bundles:
@@ -67,18 +67,18 @@ def write_app(app_dir: str | os.PathLike, bundles: Sequence[Any], *, trusted: bo
         raise LabelError(f"unknown strategies {unknown}", hint=f"use some of {', '.join(STRATEGIES)}")
     root = Path(app_dir).expanduser().resolve()
     opened = [open_bundle(b, trusted=trusted) for b in bundles]
-    names = [b.name for b in opened]
+    names = [bundle_name(given, b) for given, b in zip(bundles, opened)]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise LabelError(f"two bundles are named {', '.join(repeated)}", hint="an app serves each name once")
     entries = []
-    for bundle in opened:
-        target = root / "model" / bundle.name
+    for name, bundle in zip(names, opened):
+        target = root / "model" / name
         if target.resolve() != bundle.root:
             if target.exists():
                 shutil.rmtree(target)
             shutil.copytree(bundle.root, target, ignore=shutil.ignore_patterns("__pycache__", "eval"))
-        entries.append({"name": bundle.name, "path": f"model/{bundle.name}", "trusted": bundle.trusted})
+        entries.append({"name": name, "path": f"model/{name}", "trusted": bundle.trusted})
     config = {"bundles": entries, "strategies": list(strategies)}
     write_atomic(root / APP_CONFIG, json.dumps(config, indent=2) + "\n")
     write_atomic(root / "main.py", MAIN_PY.format(app_dir=root, config=APP_CONFIG, strategies=", ".join(strategies)))

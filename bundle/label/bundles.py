@@ -47,6 +47,16 @@ def open_bundle(bundle: Any, *, trusted: bool | None = None, version: str | None
     return Bundle(locate(os.fspath(bundle), version), trusted=trusted)
 
 
+def bundle_name(given: Any, bundle: Any) -> str:
+    """The name to show and serve a bundle under: the zoo name it was asked by (a cached bundle's folder is
+    its version), else its folder's name."""
+    from bundle.trust import is_download
+
+    if isinstance(given, str) and is_download(bundle.root) and "/" not in given and os.sep not in given:
+        return given.split("@", 1)[0]
+    return bundle.name
+
+
 def first_id(config: Any, ids: Sequence[str]) -> str | None:
     """The first of ``ids`` the config defines (MONAI Label tries its keys in order)."""
     return next((i for i in ids if i in config), None)
