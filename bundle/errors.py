@@ -291,3 +291,9 @@ class MissingDependencyError(BundleError, ImportError):
         what = f" (needed for {purpose})" if purpose else ""
         hint = f"pip install 'bundle[{extra}]'" if extra else f"pip install {package}"
         super().__init__(f"'{package}' is not installed{what}", hint=hint, **kw)
+
+
+class LabelError(BundleError, ValueError):
+    """Labeling input is wrong: an image of the wrong dimension or channels, an unreadable or truncated
+    image, a label that does not fit its image, a dataset folder with unmatched names, a bundle without
+    the config a task needs, a request value out of range (``bundle.label``)."""

@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "package": ("bundle.cli.package:package", "package a bundle as a MONAI Deploy application folder (--target monai-deploy)"),
     "serve": ("bundle.cli.serve:serve", "serve a bundle over HTTP: Open Inference Protocol (Triton/KServe v2), /predict for images, /metrics"),
     "fl": ("bundle.cli.fl:fl", "federated learning on Flower: fl run BUNDLE --clients N --rounds R (local), fl server / fl client (real sites)"),
+    "label": ("bundle.cli.label:label", "label with a bundle, MONAI Label's loop: infer|train|next BUNDLE, or app DIR --bundle NAME"),
 }
 
 # Commands whose arguments are text (names, versions, paths, URLs): parsed by bundle.cli.textargs, which

@@ -40,7 +40,7 @@ def verify(
         p: value of p in spatial_shape expressions such as "2**p*n".
         n: value of n in spatial_shape expressions such as "16*n".
         any: the size a "*" dimension gets.
-        app: also check what an app needs (triton, monai-deploy, monai-fl; several comma-separated).
+        app: also check what an app needs (triton, monai-deploy, monai-fl, monai-label; several comma-separated).
     """
     from bundle.format.verify import verify_bundle
 

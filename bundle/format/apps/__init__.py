@@ -17,6 +17,7 @@ APPS: dict[str, str] = {
     "triton": "bundle.format.apps.triton:check",  # issue 12
     "monai-deploy": "bundle.format.apps.monai_deploy:check",  # issue 12
     "monai-fl": "bundle.format.apps.monai_fl:check",  # issue 13
+    "monai-label": "bundle.format.apps.monai_label:check_monai_label",  # issue 14
 }
 
 
