@@ -18,6 +18,7 @@ from bundle.registry.shipped import shipped_folder
 
 ZOO = Path(__file__).resolve().parents[2] / "zoo"
 NAME = "ellipsoid_segmentation"
+SHIPPED = json.loads((ZOO / NAME / "configs" / "metadata.json").read_text())["version"]
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def test_shipped_bundle_downloads_by_name_offline(cache_dir, monkeypatch):
     monkeypatch.setenv("BUNDLE_OFFLINE", "1")
     folder = download(NAME)
     assert folder.is_relative_to(cache_dir)
-    assert json.loads((folder / "configs" / "metadata.json").read_text())["version"] == "0.1.0"
+    assert json.loads((folder / "configs" / "metadata.json").read_text())["version"] == SHIPPED
     assert (folder / "models" / "model.pt").read_bytes() == (ZOO / NAME / "models" / "model.pt").read_bytes()
 
 
@@ -69,16 +70,17 @@ def test_shipped_folder_that_differs_from_the_release_is_not_used(cache_dir, tmp
     shutil.copy(ZOO / "index.json", copy / "index.json")
     (copy / NAME / "docs" / "README.md").write_text("edited\n")
     monkeypatch.setattr(index_module, "packaged_zoo", lambda: copy)
-    assert shipped_folder(NAME, "0.1.0") == copy / NAME
+    assert shipped_folder(NAME, SHIPPED) == copy / NAME
     monkeypatch.setenv("BUNDLE_OFFLINE", "1")
     with pytest.raises(ZooError, match="BUNDLE_OFFLINE=1 forbids"):
         download(NAME)
-    sha = json.loads((ZOO / "index.json").read_text())["bundles"][NAME]["versions"]["0.1.0"]["sha256"]
+    sha = json.loads((ZOO / "index.json").read_text())["bundles"][NAME]["versions"][SHIPPED]["sha256"]
     assert not Cache().blob_path(sha).exists()
 
 
 def test_shipped_folder_of_another_version_is_not_used(cache_dir):
-    assert shipped_folder(NAME, "0.1.0") == ZOO / NAME
+    assert shipped_folder(NAME, SHIPPED) == ZOO / NAME
+    assert shipped_folder(NAME, "0.1.0") is None  # an earlier release: the zoo folder is not it
     assert shipped_folder(NAME, "9.9.9") is None
     assert shipped_folder("../etc", "0.1.0") is None
 
