@@ -2,8 +2,11 @@
 
 Example:
     >>> from bundle.export import export_bundle
-    >>> report = export_bundle("zoo/digits_classification", format="onnx")
-    >>> print(report.format())
+    >>> report = export_bundle("zoo/digits_classification", format="torchscript", output="digits.ts")
+    >>> report.ok, report.output
+    (True, 'digits.ts')
+    >>> print(report.format_text())  # doctest: +ELLIPSIS
+    exported 'network_def' of config 'inference' to torchscript: digits.ts ...
 """
 
 from __future__ import annotations

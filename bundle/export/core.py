@@ -228,8 +228,9 @@ def export_configs(
                 raise ExportError(
                     f"the {format} export of '{net_id}' differs from eager PyTorch beyond tolerance; nothing was "
                     f"written to '{output}'\n{report.format_text()}", config_id=net_id,
-                    hint="loosen --atol/--rtol if the difference is expected, try --trace or --exporter torchscript, "
-                         "or skip the check with --no-verify")
+                    hint="loosen atol/rtol if the difference is expected, try trace=True or exporter='torchscript', "
+                         "or skip the check with verify=False (the same options on the command line: "
+                         "--atol, --rtol, --trace, --exporter, --no-verify)")
         del runner  # lets go of the runtime's session and its open files before they are moved
         report.files = [str(p) for p in staging.publish()]
     logger.info("exported %s to %s", net_id, output)

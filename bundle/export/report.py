@@ -75,7 +75,7 @@ class ExportReport:
         if len(self.files) > 1:
             lines.append("with: " + ", ".join(self.files[1:]))
         if not self.verified:
-            lines.append("parity: not checked (--no-verify)")
+            lines.append("parity: not checked (verify=False)")
             return "\n".join(lines)
         lines.append(f"parity against eager PyTorch (atol={self.atol:g}, rtol={self.rtol:g}):")
         for check in self.checks:

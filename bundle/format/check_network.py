@@ -256,7 +256,7 @@ def check_weights_alone(ctx: "Context", *, weights_name: str, network: Any = Non
             return  # the large_files check says it is not fetched yet
         ctx.problem("weights", f"{rel} does not exist", location=Location(rel),
                     hint="train the bundle and save the state dict there, list it in large_files.yml, or skip "
-                         "this check with --no-weights")
+                         "this check (weights=False; --no-weights on the command line)")
         return
     try:
         state = load_state_dict(path)

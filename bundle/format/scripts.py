@@ -1,10 +1,8 @@
 """Bundle-local code: a bundle's ``scripts/`` package, importable as ``scripts`` only while the
 bundle is active, and gone from ``sys.path`` and ``sys.modules`` afterwards.
 
-Example:
-    >>> with BundleScripts("zoo/spleen"):
-    ...     import scripts.transforms        # the bundle's own module
-    >>> "scripts" in sys.modules              # False again (or the one that was there before)
+Inside ``with BundleScripts(bundle_dir):`` a config's ``$import scripts.transforms`` imports the
+bundle's own module; after the block ``scripts`` is the module that was there before, or none.
 """
 
 from __future__ import annotations

@@ -6,10 +6,11 @@ Checks, in order: ``layout``, ``metadata`` (against the schema its URL names, of
 (``docs/format.md`` describes each). The last two import torch and can be skipped.
 
 Example:
-    >>> report = verify_bundle("zoo/spleen_ct_segmentation", net=False)
-    >>> print(report.format())
-    >>> report.ok
-    True
+    >>> report = verify_bundle("zoo/ellipsoid_segmentation", net=False, weights=False)
+    >>> report.ok, report.skipped["network"]
+    (True, 'not requested')
+    >>> print(report.summary())  # doctest: +ELLIPSIS
+    verified: 0 errors, ... (skipped: network: not requested, weights: not requested)
 """
 
 from __future__ import annotations
@@ -154,9 +155,9 @@ def verify_bundle(
         report.checked.append(check)
         run()
     if not net:
-        report.skipped["network"] = "--no-net"
+        report.skipped["network"] = "not requested"
     if not weights:
-        report.skipped["weights"] = "--no-weights"
+        report.skipped["weights"] = "not requested"
     if net or weights:
         from bundle.format import check_network as network_checks
 

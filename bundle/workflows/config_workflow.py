@@ -103,10 +103,13 @@ class ConfigWorkflow(BundleWorkflow):
             ``+id`` extends a list or updates a dict).
 
     Example:
-        >>> wf = ConfigWorkflow("zoo/spleen/configs/inference.json", workflow_type="infer",
-        ...                     device="$torch.device('cpu')")
-        >>> wf.initialize(); wf.run(); wf.finalize()
-        >>> wf.network_def        # a property: the object at config id network_def
+        >>> wf = ConfigWorkflow("zoo/digits_classification/configs/inference.json", workflow_type="infer",
+        ...                     bundle_root="zoo/digits_classification", device="$torch.device('cpu')")
+        >>> _ = wf.initialize()
+        >>> _ = wf.run()
+        >>> type(wf.network_def).__name__     # a property: the object at config id network_def
+        'CompactCNN'
+        >>> _ = wf.finalize()
     """
 
     def __init__(
@@ -301,7 +304,11 @@ class ConfigWorkflow(BundleWorkflow):
         """Declare another property an application needs, read from ``config_id``.
 
         Example:
-            >>> wf.add_property("loss", required=True, config_id="train::loss", desc="the loss function")
+            >>> wf = ConfigWorkflow("zoo/digits_classification/configs/train.json", workflow_type="train")
+            >>> wf.add_property("loss", required=True, config_id="loss", desc="the loss function")
+            >>> _ = wf.initialize()
+            >>> type(wf.loss).__name__
+            'CrossEntropyLoss'
         """
         super().add_property(name=name, required=required, desc=desc)
         self.properties[name][ID] = config_id

@@ -53,10 +53,10 @@ def bundle_config_files(bundle_dir: str | os.PathLike, names: Sequence[str], *, 
         FormatError: the folder is not a bundle, or no config is named.
 
     Example:
-        >>> bundle_config_files("zoo/spleen", ["train"], processes=2)
-        ['zoo/spleen/configs/train.json', 'zoo/spleen/configs/multi_gpu_train.json']
-        >>> bundle_config_files("zoo/spleen", ["evaluate"])
-        ['zoo/spleen/configs/train.json', 'zoo/spleen/configs/evaluate.json']
+        >>> bundle_config_files("zoo/digits_classification", ["train"], processes=2)
+        ['zoo/digits_classification/configs/train.json', 'zoo/digits_classification/configs/multi_gpu_train.json']
+        >>> bundle_config_files("zoo/digits_classification", ["evaluate"])
+        ['zoo/digits_classification/configs/train.json', 'zoo/digits_classification/configs/evaluate.json']
     """
     folder = Path(bundle_dir)
     if not folder.is_dir():

@@ -43,7 +43,7 @@ def test_torchscript_traced_ellipsoid_on_other_batch_and_spatial_sizes(zoo_copy,
     assert report.ok and out.is_file()
     shapes = [c.input_shape for c in report.checks]
     assert (1, 1, 8, 8, 8) in shapes and (2, 1, 24, 24, 24) in shapes
-    assert json.loads(read_extra_files(out)["metadata.json"])["version"] == "0.1.0"
+    assert json.loads(read_extra_files(out)["metadata.json"])["version"] == "0.1.1"
     loaded = torch.jit.load(str(out))
     assert loaded(torch.rand(1, 1, 16, 16, 16)).shape == (1, 3, 16, 16, 16)
 
@@ -75,7 +75,7 @@ def test_onnx_torchscript_exporter_ellipsoid_dynamic_spatial_with_metadata_props
     out = root / "models" / "model.onnx"
     assert report.ok and out.is_file() and len(report.checks) == 5
     props = read_metadata_props(out)
-    assert props["name"] == "Ellipsoid segmentation (3D, synthetic)" and props["version"] == "0.1.0"
+    assert props["name"] == "Ellipsoid segmentation (3D, synthetic)" and props["version"] == "0.1.1"
     assert json.loads(props["network_data_format"])["outputs"]["pred"]["num_channels"] == 3
     import onnx
 

@@ -115,7 +115,7 @@ def test_always_with_the_torchscript_exporter_and_dynamic_spatial_axes(zoo_copy,
                            external_data="always")
     assert report.ok and len(report.checks) == 5
     assert external_locations(out) == {"seg.onnx.data"}
-    assert read_metadata_props(out)["version"] == "0.1.0"
+    assert read_metadata_props(out)["version"] == "0.1.1"
     assert report.options["external_data"] == "always"
     assert leftovers(tmp_path, "seg.onnx") == ["seg.onnx", "seg.onnx.data"]
 

@@ -179,7 +179,7 @@ def test_torch_tensorrt_export_runs_with_parity(zoo_copy, tmp_path, precision):
     assert report.atol == (1e-4 if precision == "fp32" else 1e-2)
     extra = {"metadata.json": ""}
     module = torch.jit.load(str(out), map_location="cuda", _extra_files=extra)
-    assert json.loads(extra["metadata.json"])["version"] == "0.1.0"
+    assert json.loads(extra["metadata.json"])["version"] == "0.1.1"
     x = torch.rand(2, 1, 16, 16, 16, device="cuda")
     assert module(x.half() if precision == "fp16" else x).shape == (2, 3, 16, 16, 16)
 

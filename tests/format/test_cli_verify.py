@@ -75,7 +75,7 @@ def test_no_net_no_weights_and_json(run, bundle_dir):
     out = run("verify", str(bundle_dir), "--no-net", "--no-weights", "--json_output")
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)  # the JSON alone: no exit code printed after it
-    assert report["ok"] and report["skipped"] == {"network": "--no-net", "weights": "--no-weights"}
+    assert report["ok"] and report["skipped"] == {"network": "not requested", "weights": "not requested"}
     out = run("verify", str(bundle_dir), "--no-net", "--json_output")
     assert out.returncode == 1
     report = json.loads(out.stdout)  # the JSON alone: no exit code printed after it

@@ -106,8 +106,16 @@ def test_unknown_argument():
 def test_format_checker_is_passed_on(metadata, tmp_path):
     from jsonschema import Draft202012Validator, FormatChecker
 
+    seen = []
+
+    def recording(schema, **kwargs):  # the schemas use no "format" keyword: record what reaches the validator
+        seen.append(kwargs.get("format_checker"))
+        return Draft202012Validator(schema, **kwargs)
+
+    checker = FormatChecker()
     path = write_json(tmp_path / "metadata.json", metadata)
-    verify_metadata(meta_file=str(path), cls=Draft202012Validator, format_checker=FormatChecker())
+    verify_metadata(meta_file=str(path), cls=recording, format_checker=checker)
+    assert seen and all(c is checker for c in seen)
 
 
 @pytest.mark.skipif(not (COMPAT / "bundles").is_dir(), reason="the compat corpus (../shared) is not here")

@@ -40,8 +40,8 @@ def test_valid_bundle_verifies_clean(bundle_dir):
 def test_skipping_the_expensive_checks(bundle_dir):
     report = verify_bundle(bundle_dir, net=False, weights=False)
     assert report.ok
-    assert report.skipped == {"network": "--no-net", "weights": "--no-weights"}
-    assert "network" not in report.checked and "skipped: network: --no-net" in report.summary()
+    assert report.skipped == {"network": "not requested", "weights": "not requested"}
+    assert "network" not in report.checked and "skipped: network: not requested" in report.summary()
 
 
 # --- layout, metadata, changelog, license -------------------------------------------------------
@@ -421,7 +421,7 @@ def test_weights_not_loadable(bundle_dir):
 def test_weights_alone_with_no_net(bundle_dir):
     (bundle_dir / "models" / "model.pt").write_bytes(b"garbage")
     report = verify_bundle(bundle_dir, net=False)
-    assert only(report, "weights") and report.skipped == {"network": "--no-net"}
+    assert only(report, "weights") and report.skipped == {"network": "not requested"}
 
 
 def test_network_that_cannot_be_built(bundle_dir):
