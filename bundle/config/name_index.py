@@ -36,9 +36,14 @@ DEFAULT_NAMESPACES: tuple[tuple[str, str], ...] = (
 ENTRY_POINT_GROUP = "bundle.components"
 MODES = ("tree", "exports")
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: aliases (``Unet = UNet``) are indexed
 # Column-0 definitions; a regex over the raw bytes is ~20x faster than ``ast`` on a package the size of MONAI.
 _DEFINITION = re.compile(rb"^(?:async[ \t]+def|def|class)[ \t]+([A-Za-z]\w*)", re.MULTILINE)
+# a column-0 alias of a name: ``EnsureChannelFirstD = EnsureChannelFirstDict = EnsureChannelFirstd``
+# (the name may be in parentheses over several lines), or names bound to a ``lambda``
+_ALIAS = re.compile(rb"^((?:[A-Za-z]\w*[ \t]*=[ \t]*)+)(?:\([ \t\n]*([A-Za-z_]\w*)[ \t\n]*\)|([A-Za-z_]\w*)[ \t]*(?:#.*)?$"
+                    rb"|(lambda)\b)", re.MULTILINE)
+_ALIAS_TARGET = re.compile(rb"([A-Za-z]\w*)[ \t]*=")
 _FROM_IMPORT = re.compile(rb"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.MULTILINE)
 _COMMENT = re.compile(rb"#[^\n]*")
 
@@ -254,7 +259,9 @@ def scan(ns: Namespace) -> list[tuple[str, int, int]]:
 
 
 def build_tree_index(ns: Namespace, files: Sequence[tuple[str, int, int]]) -> NameIndex:
-    """Index every public column-0 ``class``/``def`` of every public module, without importing any."""
+    """Index every public column-0 ``class``/``def`` of every public module, without importing any, and
+    every column-0 alias of one of them in the same module (``Unet = UNet``), as MONAI's locator finds
+    those too (it lists a module's classes and functions by the names the module binds)."""
     present = {rel for rel, _, _ in files}
     names: dict[str, list[str]] = {}
     packages: set[str] = set()
@@ -269,9 +276,13 @@ def build_tree_index(ns: Namespace, files: Sequence[tuple[str, int, int]]) -> Na
                 source = f.read()
         except OSError:
             continue
-        for match in _DEFINITION.finditer(source):
-            paths = names.setdefault(match.group(1).decode(), [])
-            full = f"{module}.{match.group(1).decode()}"
+        defined = {match.group(1).decode() for match in _DEFINITION.finditer(source)}
+        aliases = {target.decode() for match in _ALIAS.finditer(source)
+                   if match.group(4) or (match.group(2) or match.group(3)).decode() in defined
+                   for target in _ALIAS_TARGET.findall(match.group(1))}
+        for name in sorted(defined | aliases):
+            paths = names.setdefault(name, [])
+            full = f"{module}.{name}"
             if full not in paths:
                 paths.append(full)
         if rel == "__init__.py" or rel.endswith("/__init__.py"):

@@ -44,7 +44,7 @@ def download(
         source: ``index`` (default; ``BUNDLE_DOWNLOAD_SOURCE`` changes it), ``url``, ``github``, ``hf``, ``monai``.
         dir: also copy the bundle to ``DIR/NAME`` (``bundle_dir`` is MONAI's name for it).
         repo: ``OWNER/REPO/TAG`` for github, ``OWNER/NAME`` for hf.
-        url: the archive's URL for ``--source url``.
+        url: the archive's URL; given, it is downloaded directly whatever ``source`` says (as MONAI does).
         sha256: the archive's expected sha256 (url and github sources).
         index: index paths or URLs instead of ``BUNDLE_INDEX``.
         progress: progress bars (default: on a terminal).
@@ -63,7 +63,7 @@ def download(
     if args_file is not None:
         given = _with_args_file(given, args_file)
     from bundle.registry.cache import Cache
-    from bundle.registry.sources import source_function
+    from bundle.registry.sources import MONAI_SOURCE_NAMES, source_function
     from bundle.registry.versions import parse_ref
 
     if not given["name"]:
@@ -74,6 +74,11 @@ def download(
             raise ZooError(f"two versions given: '{given['name']}' and --version {given['version']}", hint="give one")
         spec = str(given["version"])
     source_name = given["source"] or os.environ.get("BUNDLE_DOWNLOAD_SOURCE") or os.environ.get("BUNDLE_DOWNLOAD_SRC") or "index"
+    if given["url"] and MONAI_SOURCE_NAMES.get(str(source_name), str(source_name)) != "url":
+        # MONAI downloads a given url directly, whatever the source says
+        if given["source"]:
+            log.info("--url given: downloading %s directly (--source %s is not used)", given["url"], given["source"])
+        source_name = "url"
     get = source_function(str(source_name))
     folder = get(Cache(), bundle_name, spec, repo=given["repo"], url=given["url"], sha256=given["sha256"],
                  index=given["index"], progress=progress)

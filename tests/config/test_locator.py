@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -56,6 +57,18 @@ TREE = {
     "fakepkg/codecs/new.py": "class Codec:\n    pass\n",
     "fakepkg/codecs/old.py": "class Codec:\n    pass\n",
     "fakepkg/nets/__init__.py": "",
+    "fakepkg/nets/aliased.py": """
+        class UNet:
+            pass
+
+        Unet = UNet
+        NetD = NetDict = (
+            UNet
+        )
+        Small = Tiny = lambda **kwargs: UNet()
+        LIMIT = 3
+        Other = Elsewhere  # not defined here: not an alias MONAI finds
+        """,
     "fakepkg/nets/a.py": "class Twin:\n    pass\n",
     "fakepkg/nets/b.py": "class Twin:\n    pass\n",
     "fakepkg/nets/_helpers.py": "class Helper:\n    pass\n",
@@ -147,7 +160,8 @@ def cache_files(tmp_path: Path) -> list[Path]:
 
 def test_tree_index_has_public_top_level_definitions(src, isolated):
     names = ComponentLocator(namespaces=[("fakepkg", "tree")]).short_names()
-    assert names == ["Boom", "Codec", "LoadImaged", "Twin", "aload", "load_image"]
+    assert names == ["Boom", "Codec", "LoadImaged", "NetD", "NetDict", "Small", "Tiny", "Twin", "UNet", "Unet",
+                     "aload", "load_image"]
 
 
 def test_tree_index_imports_nothing(src, isolated):
@@ -228,6 +242,14 @@ def test_get_component_module_name_answers_like_monai(src, isolated):
     assert locator_.get_component_module_name("Nothing") is None
     with pytest.raises(ValueError):
         locator_.get_component_module_name(42)
+
+
+def test_aliases_are_found_as_monai_finds_them(src, isolated):
+    locator_ = ComponentLocator(namespaces=[("fakepkg", "tree")])
+    for name in ("Unet", "NetD", "NetDict", "Small", "Tiny"):
+        assert locator_.resolve_name(name) == f"fakepkg.nets.aliased.{name}"
+    for name in ("LIMIT", "Other"):
+        assert locator_.get_component_module_name(name) is None
 
 
 def test_unknown_short_name_suggests_close_names(src, isolated):
@@ -503,3 +525,30 @@ def test_an_explicit_index_object_keeps_its_own_memory(src, isolated, tmp_path):
     assert "Fresh" not in ComponentLocator(namespaces=[("fakepkg", "tree")], indexes=own).short_names()
     own.clear()
     assert "Fresh" in ComponentLocator(namespaces=[("fakepkg", "tree")], indexes=own).short_names()
+
+
+def test_every_public_name_monai_finds_we_find_in_the_same_module():
+    """MONAI's locator imports every monai module and lists the classes and functions each binds;
+    ours reads the source. Both must answer the same module for every public name."""
+    monai_bundle = pytest.importorskip("monai.bundle")
+    theirs = monai_bundle.ComponentLocator()
+    table = theirs._find_classes_or_functions(theirs._find_module_names())
+    ours = ComponentLocator()
+    # made by a call (namedtuple), defined inside an if/try block, or in a private module (_version)
+    not_in_source = {"get_versions", "ProfileResult", "load_module", "timeout", "reduce_meta_tensor",
+                     "monai_mish", "monai_swish", "CellInterface", "StemInterface", "is_available"}
+    missing, different = [], []
+    for name, modules in table.items():
+        if name.startswith("_") or name in not_in_source:
+            continue
+        mine = ours.get_component_module_name(name)
+        if mine is None:
+            missing.append(name)
+            continue
+        theirs_set = {modules} if isinstance(modules, str) else set(modules)
+        mine_set = {mine} if isinstance(mine, str) else set(mine)
+        if not (theirs_set <= mine_set or mine_set <= theirs_set):
+            different.append((name, sorted(theirs_set), sorted(mine_set)))
+    assert not missing and not different
+    for alias in ("EnsureChannelFirstD", "EnsureChannelFirstDict", "Unet", "LoadImageD", "MedNeXtSmall"):
+        assert ours.locate(alias) is getattr(importlib.import_module(ours.get_component_module_name(alias)), alias)

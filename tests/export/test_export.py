@@ -32,7 +32,7 @@ def test_torchscript_scripted_digits_with_metadata_and_config_inside(zoo_copy):
     extra = {"metadata.json": "", "inference.json": ""}
     torch.jit.load(str(out), _extra_files=extra)  # plain torch reads them back
     assert json.loads(extra["metadata.json"])["name"] == "Handwritten digits classification"
-    assert json.loads(extra["inference.json"])["network_def"]["_target_"] == "CompactCNN"
+    assert json.loads(extra["inference.json"])["network_def"]["_target_"] == "bundle.components.networks.CompactCNN"
     assert "max abs" in report.format_text()
 
 

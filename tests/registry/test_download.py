@@ -145,6 +145,19 @@ def test_url_source_without_hash_is_pinned_on_first_download(local_server, archi
     assert "changed since it was first downloaded" in str(caught.value)
 
 
+@pytest.mark.parametrize("source", [None, "github", "monaihosting"])
+def test_a_given_url_is_downloaded_directly_as_monai_does(tmp_path, local_server, archive, source):
+    monai_bundle = pytest.importorskip("monai.bundle")
+    url = local_server.add(f"/direct/{archive.path.name}", archive.path.read_bytes())
+    kwargs = {"source": source} if source else {}
+    ours = download(NAME, url=url, bundle_dir=tmp_path / "ours", **kwargs)
+    monai_bundle.download(name=NAME, url=url, bundle_dir=str(tmp_path / "monai"), progress=False, **kwargs)
+    files = lambda root: sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    assert ours == tmp_path / "ours" / NAME
+    assert files(ours) == files(tmp_path / "monai" / NAME)
+    assert all((ours / f).read_bytes() == (tmp_path / "monai" / NAME / f).read_bytes() for f in files(ours))
+
+
 def test_github_source_with_monai_style_repo(local_server, archive, monkeypatch):
     monkeypatch.setenv("BUNDLE_GITHUB_URL", local_server.url("").rstrip("/"))
     local_server.add(f"/Project-MONAI/model-zoo/releases/download/hosting_storage_v1/{archive.path.name}",
