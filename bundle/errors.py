@@ -125,6 +125,24 @@ class DuplicateKeyError(ConfigError, ValueError):
         )
 
 
+class DuplicateKeyWarning(UserWarning):
+    """A mapping in a config file has the same key twice; the later value is kept (MONAI's meaning).
+
+    The message starts as MONAI's does (``Duplicate key: `a```), then says where both are written.
+    """
+
+    def __init__(self, key: str, *, first: Location | None = None, location: Location | None = None) -> None:
+        self.key = key
+        self.first = first
+        self.location = location
+        where = f" at {location}" if location else ""
+        earlier = f" (first written at {first})" if first else ""
+        super().__init__(
+            f"Duplicate key: `{key}`{where}{earlier}; the later value is kept. Remove one of them "
+            "(BUNDLE_DUPLICATE_KEYS=error or MONAI_FAIL_ON_DUPLICATE_CONFIG=1 makes this an error)"
+        )
+
+
 class MissingIdError(ConfigError, KeyError):
     """An id asked for through the API, an override or a merge key does not exist."""
 

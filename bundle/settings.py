@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cache_root", "offline"]
+__all__ = ["allow_missing_reference", "cache_root", "duplicate_keys", "offline"]
 
 
 def cache_root() -> Path:
@@ -22,3 +22,22 @@ def cache_root() -> Path:
 def offline() -> bool:
     """True when ``BUNDLE_OFFLINE`` is set (1/true/yes/on): nothing is downloaded, only the cache is used."""
     return os.environ.get("BUNDLE_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def duplicate_keys() -> str:
+    """What a duplicate key in a config file does: ``BUNDLE_DUPLICATE_KEYS`` (``warn`` or ``error``), else
+    ``error`` when MONAI's ``MONAI_FAIL_ON_DUPLICATE_CONFIG`` is ``1`` (MONAI's test), else ``warn``."""
+    value = os.environ.get("BUNDLE_DUPLICATE_KEYS", "").strip().lower()
+    if value in ("warn", "error"):
+        return value
+    if value:
+        from bundle.errors import ConfigError
+
+        raise ConfigError(f"BUNDLE_DUPLICATE_KEYS='{value}' is not a choice", hint="set it to warn or error")
+    return "error" if os.environ.get("MONAI_FAIL_ON_DUPLICATE_CONFIG", "0") == "1" else "warn"
+
+
+def allow_missing_reference() -> bool:
+    """MONAI's ``MONAI_ALLOW_MISSING_REFERENCE`` (anything but ``0`` allows, as in MONAI): the default of
+    ``ReferenceResolver.allow_missing_reference``, read once when ``bundle.config.items`` is imported."""
+    return os.environ.get("MONAI_ALLOW_MISSING_REFERENCE", "0") != "0"

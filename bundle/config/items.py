@@ -12,6 +12,7 @@ import warnings
 from abc import ABC, abstractmethod
 from typing import Any, Iterator, Sequence
 
+from bundle import settings
 from bundle.config import syntax, tree
 from bundle.config.expressions import Namespace, compile_expression, evaluate, is_import_text, run_import
 from bundle.config.resolver import MISSING, MODES, Resolver, call_target, is_disabled_value, node_kind
@@ -192,7 +193,9 @@ class ReferenceResolver:
     sep = syntax.SEP
     ref = syntax.REF
     id_matcher = re.compile(r"@(?:\w*)(?:::\w*)*")
-    allow_missing_reference = False
+    # MONAI's switch (its default from MONAI_ALLOW_MISSING_REFERENCE, read once, as MONAI does): a missing
+    # reference warns and stays its text instead of raising
+    allow_missing_reference = settings.allow_missing_reference()
 
     def __init__(self, items: Sequence[ConfigItem] | None = None) -> None:
         # ids are stored normalized, so items added as "a#b" (MONAI's flat form) are found as "a::b"

@@ -10,14 +10,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from bisect import bisect_right
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
+from bundle import settings
 from bundle.config.tree import copy_tree
-from bundle.errors import ConfigError, ConfigSyntaxError, DuplicateKeyError, Location
+from bundle.errors import ConfigError, ConfigSyntaxError, DuplicateKeyError, DuplicateKeyWarning, Location
 
 SUFFIXES = (".json", ".yaml", ".yml")
 
@@ -54,16 +58,58 @@ def read_text(path: str | os.PathLike) -> str:
         raise ConfigSyntaxError(f"'{path}' is not UTF-8 text: {err}") from err
 
 
+# --- duplicate keys: MONAI's meaning (a warning, the later value kept) unless told otherwise ----------
+
+DUPLICATE_KEY_POLICIES = ("warn", "error")
+_duplicate_keys: ContextVar[str | None] = ContextVar("duplicate_keys", default=None)
+
+
+@contextmanager
+def duplicate_keys(policy: str) -> Iterator[None]:
+    """Within the block, a duplicate key in a config file warns (``"warn"``) or raises (``"error"``),
+    whatever the environment says (``verify`` reads configs with ``"error"``).
+
+    Example:
+        >>> with duplicate_keys("error"):
+        ...     load_text('{"a": 1, "a": 2}', "inline.json", yaml_syntax=False)
+        Traceback (most recent call last):
+        ...
+        bundle.errors.DuplicateKeyError: inline.json:1:10: duplicate key 'a' (first written at inline.json:1:2)
+          hint: remove one of them; a later value would silently replace the earlier one
+    """
+    if policy not in DUPLICATE_KEY_POLICIES:
+        raise ValueError(f"duplicate_keys must be one of {DUPLICATE_KEY_POLICIES}, not {policy!r}")
+    token = _duplicate_keys.set(policy)
+    try:
+        yield
+    finally:
+        _duplicate_keys.reset(token)
+
+
+def duplicate_key_policy() -> str:
+    """``"warn"`` or ``"error"``: the innermost ``duplicate_keys`` block, else the environment
+    (``BUNDLE_DUPLICATE_KEYS``, or MONAI's ``MONAI_FAIL_ON_DUPLICATE_CONFIG=1``), else ``"warn"``."""
+    return _duplicate_keys.get() or settings.duplicate_keys()
+
+
+def _duplicate_found(key: str, first: Location | None, second: Location) -> None:
+    if duplicate_key_policy() == "error":
+        raise DuplicateKeyError(key, first=first, location=second)
+    warnings.warn(DuplicateKeyWarning(key, first=first, location=second), stacklevel=2)
+
+
 def load_file(path: str | os.PathLike) -> Any:
     """Load one JSON or YAML file into plain data (dicts, lists, scalars).
 
-    Duplicate keys are an error. YAML anchors and aliases are expanded into independent copies,
+    A duplicate key warns (``DuplicateKeyWarning``, MONAI's ``Duplicate key: `a```; the later value is
+    kept) or, under ``duplicate_keys("error")``, ``BUNDLE_DUPLICATE_KEYS=error`` or
+    ``MONAI_FAIL_ON_DUPLICATE_CONFIG=1``, raises ``DuplicateKeyError``. YAML anchors and aliases are expanded into independent copies,
     so changing one place never changes another.
 
     Raises:
         ConfigFileNotFoundError: the file does not exist.
         ConfigSyntaxError: the text is not valid JSON/YAML, or the suffix is not a config suffix.
-        DuplicateKeyError: a mapping has the same key twice.
+        DuplicateKeyError: a mapping has the same key twice (when duplicates are errors).
     """
     return load_file_and_text(path)[0]
 
@@ -81,7 +127,9 @@ def _parse(path: str | os.PathLike, suffix: str, text: str) -> Any:
     key = (str(path), text)
     data = _parsed_yaml.get(key, _NOT_CACHED)
     if data is _NOT_CACHED:
-        data = _load_yaml(text, str(path))
+        data, clean = _load_yaml_checked(text, str(path))
+        if not clean:  # warned about duplicates: parse again next time, to warn (or raise) again
+            return data
         if len(_parsed_yaml) > 256:
             _parsed_yaml.clear()
         _parsed_yaml[key] = data
@@ -104,47 +152,33 @@ def load_text(text: str, name: str, *, yaml_syntax: bool) -> Any:
 # --- JSON ------------------------------------------------------------------------------------
 
 
-class _Duplicate(Exception):
-    def __init__(self, key: str) -> None:
-        self.key = key
+class _Duplicates(list):
+    """``object_pairs_hook`` for ``json.loads``: a dict (the later value of a repeated key kept, as
+    ``dict`` does), noting that a key was repeated; positions are found afterwards, only then."""
 
-
-def _pairs_to_dict(pairs: list[tuple[str, Any]]) -> dict:
-    d = dict(pairs)
-    if len(d) != len(pairs):
-        seen: set[str] = set()
-        for k, _ in pairs:
-            if k in seen:
-                raise _Duplicate(k)
-            seen.add(k)
-    return d
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict:
+        d = dict(pairs)
+        if len(d) != len(pairs):
+            self.append(True)
+        return d
 
 
 def _load_json(text: str, name: str) -> Any:
+    found = _Duplicates()
     try:
-        return json.loads(text, object_pairs_hook=_pairs_to_dict)
+        data = json.loads(text, object_pairs_hook=found)
     except json.JSONDecodeError as err:
         raise ConfigSyntaxError(
             f"invalid JSON: {err.msg}",
             location=Location(name, err.lineno, err.colno),
             hint="JSON needs double quotes, no trailing commas and no comments",
         ) from None
-    except _Duplicate as dup:
-        first, second = _find_json_duplicate(text, dup.key)
-        raise DuplicateKeyError(
-            dup.key, first=Location(name, *first) if first else None,
-            location=Location(name, *second) if second else Location(name),
-        ) from None
-
-
-def _find_json_duplicate(text: str, key: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
-    """Positions of the first and second occurrence of ``key`` within one object."""
-    scan = _JsonScan(text)
-    scan.run()
-    for seen in scan.duplicates:
-        if seen[0] == key:
-            return seen[1], seen[2]
-    return None, None
+    if found:
+        scan = _JsonScan(text)
+        scan.run()
+        for key, first, second in scan.duplicates:
+            _duplicate_found(key, Location(name, *first), Location(name, *second))
+    return data
 
 
 _TOKEN = re.compile(
@@ -244,7 +278,9 @@ def _compose_yaml(text: str, name: str) -> yaml.Node | None:
         raise ConfigSyntaxError(f"invalid YAML: {problem}", location=_yaml_error_location(err, name)) from None
 
 
-def _check_yaml_duplicates(node: yaml.Node | None, name: str) -> None:
+def _check_yaml_duplicates(node: yaml.Node | None, name: str) -> bool:
+    """Warn about (or raise for) every repeated key; True when there is none."""
+    clean = True
     stack = [node] if node is not None else []
     seen_nodes: set[int] = set()
     while stack:
@@ -261,27 +297,34 @@ def _check_yaml_duplicates(node: yaml.Node | None, name: str) -> None:
                 if isinstance(k, yaml.ScalarNode):
                     if k.value in keys:
                         first = keys[k.value].start_mark
-                        raise DuplicateKeyError(
+                        clean = False
+                        _duplicate_found(
                             k.value,
-                            first=Location(name, first.line + 1, first.column + 1),
-                            location=Location(name, k.start_mark.line + 1, k.start_mark.column + 1),
+                            Location(name, first.line + 1, first.column + 1),
+                            Location(name, k.start_mark.line + 1, k.start_mark.column + 1),
                         )
                     keys[k.value] = k
                 stack.append(v)
         elif isinstance(n, yaml.SequenceNode):
             stack.extend(n.value)
+    return clean
 
 
 def _load_yaml(text: str, name: str) -> Any:
+    return _load_yaml_checked(text, name)[0]
+
+
+def _load_yaml_checked(text: str, name: str) -> tuple[Any, bool]:
+    """The data, and whether the text was free of duplicate keys."""
     node = _compose_yaml(text, name)
-    _check_yaml_duplicates(node, name)
+    clean = _check_yaml_duplicates(node, name)
     if node is None:
-        return None
+        return None, clean
     try:
         data = _construct(node)
     except yaml.YAMLError as err:
         raise ConfigSyntaxError(f"invalid YAML: {err}", location=_yaml_error_location(err, name)) from None
-    return unshare(data)
+    return unshare(data), clean
 
 
 def _construct(node: yaml.Node) -> Any:

@@ -194,6 +194,8 @@ class ConfigParser:
             )
             self.config = engine.expanded  # a new tree: parsing never changes what it was given
             self._engine = engine
+            # MONAI's switch, read when a reference is missing (users set it on the class at any time)
+            engine.resolver.allow_missing_reference = lambda: bool(self.ref_resolver.allow_missing_reference)
             self.ref_resolver._bind(engine.resolver)
 
     def get_parsed_content(self, id: str = "", **kwargs: Any) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 from typing import Any, Callable, Iterable
 
 from bundle.config import syntax, tree
@@ -79,6 +80,10 @@ class Resolver:
         policy: a ``SafePolicy`` in safe mode, None when trusted.
         import_ids: ids of every ``$import`` expression (they bind names for all expressions).
         lookup: how to find the node of an id (default: walk ``root``).
+
+    ``allow_missing_reference`` (a callable, asked when a reference is missing; default: never) is
+    MONAI's switch: a reference to an id that does not exist warns and stays the text it is
+    (``"@x"``), inside an expression too, instead of raising ``MissingReferenceError``.
     """
 
     def __init__(
@@ -103,6 +108,7 @@ class Resolver:
         self._import_ids = list(import_ids)
         self._provides: dict[str, str] | None = None
         self._bindings: dict[str, str] | None = None
+        self.allow_missing_reference: Callable[[], bool] = lambda: False
 
     # --- public ------------------------------------------------------------------------------
 
@@ -228,7 +234,8 @@ class Resolver:
                     self._cycle(stack, on_stack[dep], dep)
                 dep_node = self._lookup(dep)
                 if dep_node is MISSING:
-                    self._missing(frame, dep)
+                    self._missing(frame, dep)  # raises, unless missing references are allowed
+                    continue
                 dep_kind = node_kind(dep_node)
                 if dep_kind == _PLAIN:
                     continue
@@ -267,7 +274,9 @@ class Resolver:
         """Build the frame's value once its dependencies are resolved; False if it needs more."""
         id, node, kind = frame.id, frame.node, frame.kind
         if kind == _REF:
-            self.cache[id] = self.cache[frame.deps[0]] if frame.deps[0] in self.cache else self._lookup(frame.deps[0])
+            dep = frame.deps[0]
+            value = self.cache[dep] if dep in self.cache else self._lookup(dep)
+            self.cache[id] = node if value is MISSING else value  # a missing reference, allowed: its text
         elif kind == _EXPR:
             self.cache[id] = self._evaluate(id, frame.compiled)
         elif kind == _IMPORT:
@@ -417,6 +426,9 @@ class Resolver:
 
     def _evaluate(self, id: str, compiled: Compiled, extra: dict | None = None) -> Any:
         refs = {rid: self.cache[rid] if rid in self.cache else self._lookup(rid) for rid in compiled.refs}
+        for rid, value in refs.items():
+            if value is MISSING:  # a missing reference, allowed: its text, as MONAI leaves it
+                refs[rid] = syntax.REF + rid
         try:
             return evaluate(compiled, refs, self.namespace, policy=self.policy, extra=extra)
         except BundleError as err:
@@ -458,9 +470,14 @@ class Resolver:
 
         if frame.kind == _COMPONENT or frame.kind == _CONTAINER:  # a child vanished: internal
             raise MissingIdError(dep)
-        raise MissingReferenceError(
+        err = MissingReferenceError(
             dep, candidates=candidates_near(self.root, dep), location=self.where(frame.id), config_id=frame.id
         )
+        if not self.allow_missing_reference():
+            raise err
+        where = f"{err.location}: " if err.location else ""
+        warnings.warn(f"the referring item `@{dep}` is not defined in the config content ({where}config id "
+                      f"'{frame.id}'); it stays the text '@{dep}' (allow_missing_reference)", stacklevel=2)
 
     def _cycle(self, stack: list[_Frame], start: int, again: str) -> None:
         ids = [f.id for f in stack[start:]] + [again]

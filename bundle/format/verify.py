@@ -124,11 +124,20 @@ def verify_bundle(
 
     Returns:
         The report; ``report.ok`` is False when there is any error. It never raises for a problem
-        of the bundle (``report.raise_for_problems()`` does).
+        of the bundle (``report.raise_for_problems()`` does). A duplicate key in a config file is an
+        error here (elsewhere it warns, as in MONAI).
     """
+    from bundle.config.loader import duplicate_keys
+
+    with duplicate_keys("error"):
+        return _verify(Path(path).expanduser().resolve(), net=net, weights=weights, net_id=net_id, config=config,
+                       weights_name=weights_name, device=device, p=p, n=n, any=any, trusted=trusted, apps=apps)
+
+
+def _verify(root: Path, *, net: bool, weights: bool, net_id: str, config: str | None, weights_name: str,
+            device: str, p: int, n: int, any: int, trusted: bool | None, apps: Any) -> VerifyReport:
     from bundle.format.bundle import METADATA, Bundle
 
-    root = Path(path).expanduser().resolve()
     report = VerifyReport(root)
     try:
         bundle = Bundle(root, trusted=trusted)

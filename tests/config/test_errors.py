@@ -16,6 +16,7 @@ import pytest
 
 from bundle import ConfigParser
 from bundle.config.engine import Config
+from bundle.config.loader import duplicate_keys
 from bundle.errors import (
     BundleError,
     CircularReferenceError,
@@ -93,7 +94,7 @@ def test_malformed_file(tmp_path, name, text, message, line, col):
 )
 def test_duplicate_key(tmp_path, name, text, first, second):
     path = write(tmp_path, name, text)
-    with pytest.raises(DuplicateKeyError) as info:
+    with pytest.raises(DuplicateKeyError) as info, duplicate_keys("error"):
         Config.load(path)
     err = info.value
     key = "k" if "k: 2" in text or '"k": 2' in text else "a"

@@ -22,17 +22,20 @@ import pytest
 
 from bundle import ConfigComponent, ConfigExpression, ConfigItem, ConfigParser, ReferenceResolver
 from bundle.config.engine import Config
+from bundle.config.loader import duplicate_keys
 from bundle.config.overrides import parse_value, split_overrides
 from bundle.errors import (
     BundleError,
     ConfigError,
     DuplicateKeyError,
+    DuplicateKeyWarning,
     ExpressionError,
     InvalidConfigError,
     MacroError,
     MissingIdError,
 )
 
+REPO = Path(__file__).resolve().parents[2]
 HERE = __name__  # targets below are written as f"{HERE}.record"
 
 CALLS: list[str] = []
@@ -606,14 +609,72 @@ def test_yaml_merge_key(tmp_path):
         pytest.param("d.yaml", "a:\n  k: 1\n  k: 2\n", (2, 3), (3, 3), id="yaml"),
     ],
 )
-def test_duplicate_keys_are_errors_with_both_positions(tmp_path, name, text, first, second):
+@pytest.mark.parametrize("switch", ["context", "BUNDLE_DUPLICATE_KEYS", "MONAI_FAIL_ON_DUPLICATE_CONFIG"])
+def test_duplicate_keys_are_errors_when_asked_with_both_positions(tmp_path, monkeypatch, name, text, first, second,
+                                                                  switch):
     path = write(tmp_path, name, text)
+    if switch == "BUNDLE_DUPLICATE_KEYS":
+        monkeypatch.setenv(switch, "error")
+    elif switch == "MONAI_FAIL_ON_DUPLICATE_CONFIG":
+        monkeypatch.setenv(switch, "1")
     with pytest.raises(DuplicateKeyError) as info:
-        ConfigParser.load_config_file(path)
+        if switch == "context":
+            with duplicate_keys("error"):
+                ConfigParser.load_config_file(path)
+        else:
+            ConfigParser.load_config_file(path)
     err = info.value
     assert err.key == "k"
     assert (err.first.line, err.first.col) == first
     assert (err.location.file, err.location.line, err.location.col) == (str(path), *second)
+
+
+@pytest.mark.parametrize(
+    "name, text, first, second",
+    [
+        pytest.param("d.json", '{\n  "a": {"k": 1,\n        "k": 2}\n}', (2, 9), (3, 9), id="json"),
+        pytest.param("d.yaml", "a:\n  k: 1\n  k: 2\n", (2, 3), (3, 3), id="yaml"),
+    ],
+)
+def test_duplicate_keys_warn_and_keep_the_later_value_by_default(tmp_path, name, text, first, second):
+    path = write(tmp_path, name, text)
+    for _ in range(2):  # a YAML text with duplicates is not cached: it warns every time it is read
+        with pytest.warns(DuplicateKeyWarning) as caught:
+            assert ConfigParser.load_config_file(path) == {"a": {"k": 2}}
+        warning = caught[0].message
+        assert str(warning).startswith("Duplicate key: `k` at ")
+        assert (warning.first.line, warning.first.col) == first
+        assert (warning.location.file, warning.location.line, warning.location.col) == (str(path), *second)
+
+
+def test_duplicate_keys_setting_takes_warn_or_error(monkeypatch, tmp_path):
+    path = write(tmp_path, "d.json", '{"a": 1, "a": 2}')
+    monkeypatch.setenv("MONAI_FAIL_ON_DUPLICATE_CONFIG", "1")
+    monkeypatch.setenv("BUNDLE_DUPLICATE_KEYS", "warn")  # ours wins over MONAI's
+    with pytest.warns(DuplicateKeyWarning):
+        assert Config.load(path).get("a") == 2
+    monkeypatch.setenv("BUNDLE_DUPLICATE_KEYS", "sometimes")
+    with pytest.raises(ConfigError, match="BUNDLE_DUPLICATE_KEYS='sometimes' is not a choice"):
+        Config.load(path)
+    with pytest.raises(ValueError, match="duplicate_keys must be one of"):
+        with duplicate_keys("ignore"):
+            pass
+
+
+def test_verify_reports_duplicate_keys_as_errors(tmp_path):
+    import shutil
+
+    from bundle import verify_bundle
+
+    root = tmp_path / "digits"
+    shutil.copytree(REPO / "zoo" / "digits_classification", root)
+    path = root / "configs" / "inference.json"
+    text = path.read_text()
+    path.write_text(text.replace("{", '{\n    "bundle_root": ".",', 1))
+    report = verify_bundle(root, net=False, weights=False)
+    problems = [p for p in report.problems if "duplicate key 'bundle_root'" in p.message]
+    assert problems and problems[0].severity == "error"
+    assert str(problems[0].location).startswith("configs/inference.json:3:")  # the later of the two
 
 
 @pytest.mark.parametrize(
