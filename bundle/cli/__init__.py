@@ -53,7 +53,8 @@ commands:
 {commands}
 
 Config overrides: any --ID VALUE that is not an option of the command sets that config id,
-e.g. --network_def::channels "[16,32]" (an id that does not exist is an error; write --+ID to add it).
+e.g. --network_def::channels "[16,32]", with MONAI's meaning (a new id is added; values are read as
+fire reads them: --x False is a boolean, --x false the text; --x None is ignored).
 'bundle COMMAND --help' shows a command's options. BUNDLE_DEBUG=1 shows tracebacks.
 """
 

@@ -39,7 +39,9 @@ def run(
           configs/logging.conf when there, config id bundle_root set to BUNDLE_DIR; under
           torchrun, configs/multi_gpu_CONFIG.* is layered on top of each CONFIG.
       bundle run [RUN_ID] --config_file FILE ...      MONAI's form (RUN_ID is --run_id)
-    Any other --ID VALUE sets a config id (an id that does not exist is an error; --+ID adds it).
+    Any other --ID VALUE sets a config id, as in MONAI: a new id is added (a warning names a close
+    existing one), --+ID merges into a list or dict, values are read as MONAI reads them (--x false is
+    the text 'false', --x False the boolean) and --ID None is ignored as MONAI ignores it.
 
     Args:
         bundle_and_configs: BUNDLE_DIR and config names; or, with --config_file, MONAI's RUN_ID.
@@ -83,7 +85,7 @@ def run(
     if root is not None:
         workflow.override({"bundle_root": str(root)}, label="<bundle_root>")
     if defaults:  # the args_file's config overrides, then the command line's (which win)
-        workflow.override(defaults, strict=True, label=str(args_file))
+        workflow.override(defaults, label=str(args_file))
     _send_outputs(workflow, folder, outputs, {**defaults, **(overrides or {})}, args.get("config_file"))
     prepare_workflow(workflow, overrides or {})
     run_prepared(workflow)
@@ -114,7 +116,7 @@ def run_workflow(
 
     Every --NAME VALUE is an argument of the workflow class (e.g. --config_file, --meta_file,
     --workflow_type for ConfigWorkflow); for a ConfigWorkflow, names that are not its arguments
-    are config overrides (an id that does not exist is an error; --+ID adds it).
+    are config overrides (a new id is added, as in MONAI; --+ID merges).
 
     Args:
         workflow_name: ConfigWorkflow, PythonicWorkflow, or a dotted path such as scripts.train.MyWorkflow.

@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 from bundle.errors import FormatError
 
 _RESERVED = ("label", "split", "name")
+ALL_SPLITS = "*"  # split="*": every row
 
 
 def _read_csv(path: Path) -> dict[str, Any]:
@@ -91,7 +92,8 @@ class ImageTableDataset(Dataset):
 
     Args:
         path: the file.
-        split: keep only the rows of this split (``None`` keeps all); the file must name splits.
+        split: keep only the rows of this split (``None`` or ``"*"`` keeps all: ``--split '*'`` on the
+            command line, where MONAI's meaning makes ``null`` the text ``'null'``); the file must name splits.
         image_shape: ``(H, W)`` or ``(C, H, W)`` of a flat CSV row; ``None`` means a square grey
             image, or the shape of the ``.pt`` images.
         value_range: the ``(low, high)`` pixel range mapped to [0, 1] (e.g. ``[0, 16]`` for the
@@ -127,7 +129,7 @@ class ImageTableDataset(Dataset):
         if suffix == ".csv":
             data = _read_csv(self.path)
         elif suffix in (".pt", ".pth"):
-            data = _read_pt(self.path, split)
+            data = _read_pt(self.path, None if split == ALL_SPLITS else split)
         else:
             raise FormatError(f"'{self.path}': unknown image table format '{suffix}'", hint="use a .csv or .pt file")
         images, labels = data["images"], data["labels"]
@@ -137,6 +139,7 @@ class ImageTableDataset(Dataset):
             if data[key] is not None and len(data[key]) != len(images):
                 raise FormatError(f"'{self.path}' has {len(images)} images but {len(data[key])} {key}")
         keep = list(range(len(images)))
+        split = None if split == ALL_SPLITS else split
         if split is not None:
             if data["splits"] is None:
                 raise FormatError(f"'{self.path}' names no splits, so split '{split}' cannot be chosen")

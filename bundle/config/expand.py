@@ -327,16 +327,22 @@ def apply_overrides(
 
     Args:
         strict: an id that does not exist is an error (with close matches) unless it is written
-            ``+id``; otherwise (MONAI's API meaning) a missing id is set when its parent exists.
+            ``+id``; otherwise (MONAI's meaning, the command line's too) a missing id is added when its
+            parent exists, with a warning when it looks like a misspelling of an id that exists.
     """
     for key, value in overrides.items():
         id = syntax.normalize_id(key)
         plain = id[len(syntax.MERGE):] if id.startswith(syntax.MERGE) else id
-        if strict and not id.startswith(syntax.MERGE) and tree.lookup(config, plain) is tree._MISSING:
-            raise MissingIdError(
-                plain, candidates=candidates_near(config, plain), location=Location(label),
-                hint=_unknown_override_hint(config, plain),
-            )
+        if not id.startswith(syntax.MERGE) and tree.lookup(config, plain) is tree._MISSING:
+            candidates = candidates_near(config, plain)
+            near = did_you_mean(plain, candidates)
+            if strict:
+                raise MissingIdError(
+                    plain, candidates=candidates, location=Location(label),
+                    hint=_unknown_override_hint(config, plain),
+                )
+            if near:
+                logger.warning("%s: '%s' is not in the config, so it is added as a new id; %s", label, plain, near)
         merge_key(config, id, value, sources=sources, origin=Given(label))
 
 

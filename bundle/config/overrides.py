@@ -1,53 +1,45 @@
 """Overrides from the command line: ``--network_def::channels "[16,32]"`` -> ``{id: value}``.
 
-Values are read as JSON (numbers, lists, dicts, quoted strings, true/false/null), then as YAML
-flow collections (``[a, b]``, ``{k: v}``); ``None``/``null`` give None, ``True``/``False`` give
-booleans, and anything else stays the string it is (``$@x + 1``, ``@net``, ``/data/images``).
+Values mean what they mean to MONAI's command line, which reads them with fire: Python literals
+(numbers, ``[1, 2]``, ``{a: 1}``, ``True``/``False``/``None``, quoted strings, ``1,2`` as a tuple), and
+anything else stays the string it is (``false``, ``null``, ``$@x + 1``, ``@net``, ``/data/images``). The
+same words give a bundle the same values under ``python -m bundle`` and ``python -m monai.bundle``.
+``--ID None`` is ignored, as MONAI ignores it (a warning says so; an ``--args_file`` with ``null`` sets
+null under both), and a value that starts like a list or dict but does not parse is an error.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 from typing import Any, Sequence
 
 from bundle.errors import InvalidConfigError, Location
 
-_NONE = {"None", "null", "~", "NULL", "Null"}
-_BOOLS = {"True": True, "true": True, "False": False, "false": False}
+logger = logging.getLogger(__name__)
 
 
 def parse_value(text: str) -> Any:
-    """Read one override value as a literal, or keep it as a string.
+    """Read one override value as MONAI's command line (fire) reads it.
 
     Example:
-        >>> parse_value("[16, 32]"), parse_value("None"), parse_value("0.5"), parse_value("$@a + 1")
-        ([16, 32], None, 0.5, '$@a + 1')
+        >>> parse_value("[16, 32]"), parse_value("False"), parse_value("false"), parse_value("$@a + 1")
+        ([16, 32], False, 'false', '$@a + 1')
     """
     if not isinstance(text, str):
         return text
     t = text.strip()
-    if t in _NONE:
-        return None
-    if t in _BOOLS:
-        return _BOOLS[t]
-    if not t or t[0] in "$@%":
+    if t[:1] in ("$", "@", "%"):  # fire keeps these as text too (they are not Python); no parse needed
         return text
-    try:
-        return json.loads(t)
-    except ValueError:
-        pass
-    if t[0] in "[{":
-        import yaml
+    from fire.parser import DefaultParseValue
 
-        try:
-            return yaml.safe_load(t)
-        except yaml.YAMLError as err:
-            raise InvalidConfigError(
-                f"override value {text!r} looks like a list or dict but is not valid JSON/YAML: {err.problem if hasattr(err, 'problem') else err}",
-                location=Location("<command line>"),
-                hint="quote it for the shell, e.g. --channels '[16, 32]'",
-            ) from None
-    return text
+    value = DefaultParseValue(text)
+    if isinstance(value, str) and t[:1] in ("[", "{"):
+        raise InvalidConfigError(
+            f"override value {text!r} looks like a list or dict but does not parse as one",
+            location=Location("<command line>"),
+            hint="quote it for the shell and close every bracket, e.g. --channels '[16, 32]'",
+        )
+    return value
 
 
 def split_overrides(args: Sequence[str], known: Sequence[str] = ()) -> tuple[list[str], dict[str, Any]]:
@@ -83,11 +75,16 @@ def split_overrides(args: Sequence[str], known: Sequence[str] = ()) -> tuple[lis
             if i + 1 >= len(args) or (args[i + 1].startswith("--") and len(args[i + 1]) > 2):
                 raise InvalidConfigError(
                     f"override '--{name}' has no value", location=Location("<command line>"),
-                    hint=f"write --{name} VALUE (use --{name} None to set it to null)",
+                    hint=f"write --{name} VALUE (to set null, put \"{name}\": null in an --args_file)",
                 )
             value = args[i + 1]
             i += 2
         else:
             i += 1
-        overrides[name] = parse_value(value)
+        parsed = parse_value(value)
+        if parsed is None:  # MONAI's command line drops None: the same command must mean the same here
+            logger.warning("--%s %s is ignored, as MONAI ignores it; to set '%s' to null, put \"%s\": null "
+                           "in an --args_file", name, value, name, name)
+            continue
+        overrides[name] = parsed
     return rest, overrides

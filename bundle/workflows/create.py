@@ -159,9 +159,10 @@ def prepare_workflow(
 ) -> Any:
     """Initialize a workflow, checking what can be checked before anything runs.
 
-    For a ``ConfigWorkflow``: ``overrides`` are applied strictly (an id that does not exist is an
-    error, ``+id`` adds it), the run id is checked, then ``initialize()`` parses the config, checks
-    the required properties and only then evaluates ``init_id``. Other workflows are checked for
+    For a ``ConfigWorkflow``: ``overrides`` are applied with MONAI's meaning (an id that does not
+    exist is added when its parent exists, with a warning when it looks like a misspelling; ``+id``
+    merges), the run id is checked, then ``initialize()`` parses the config, checks the required
+    properties and only then evaluates ``init_id``. Other workflows are checked for
     required properties right after their ``initialize()``.
 
     Args:
@@ -176,7 +177,7 @@ def prepare_workflow(
     from bundle.workflows.config_workflow import ConfigWorkflow
 
     if isinstance(workflow, ConfigWorkflow):
-        workflow.override(overrides or {}, strict=True, label=override_label)
+        workflow.override(overrides or {}, label=override_label)
         if check_run_id:
             workflow.check_run_id()
     elif overrides:

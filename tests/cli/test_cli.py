@@ -126,7 +126,7 @@ def test_unknown_command_exits_2_with_a_close_match(run):
 
 
 def test_show_with_overrides(run, config_file):
-    out = run("show", config_file, "--id", "network", "--network::out_features", "5", "--+network::bias=false")
+    out = run("show", config_file, "--id", "network", "--network::out_features", "5", "--+network::bias=False")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == {
         "_target_": "torch.nn.Linear", "in_features": "@features", "out_features": 5, "bias": False,
@@ -137,8 +137,9 @@ def test_show_with_overrides(run, config_file):
     "override, expected",
     [
         pytest.param(["--channels", "[16, 32]"], [16, 32], id="list"),
-        pytest.param(["--channels", "None"], None, id="None"),
-        pytest.param(["--channels=null"], None, id="null-with-equals"),
+        pytest.param(["--channels", "None"], [8, 16], id="None-is-ignored-as-in-MONAI"),
+        pytest.param(["--channels=null"], "null", id="null-is-text-as-in-MONAI"),
+        pytest.param(["--channels=False"], False, id="False"),
         pytest.param(["--channels", "/data/x"], "/data/x", id="string"),
     ],
 )

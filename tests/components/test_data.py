@@ -116,6 +116,7 @@ def test_csv_table_with_splits_and_range(tmp_path):
     assert item["label"].item() == 1 and item["name"] == "train_00000"
     everything = ImageTableDataset(path, mean=8.0, std=4.0)
     assert len(everything) == 3
+    assert len(ImageTableDataset(path, split="*")) == 3  # '*' keeps every row (--split '*' on a command line)
     assert torch.allclose(everything[1]["image"].flatten(), torch.tensor([2.0, 2.0, -2.0, -2.0]))
 
 

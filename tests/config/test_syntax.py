@@ -958,18 +958,23 @@ def test_config_component_standalone():
 @pytest.mark.parametrize(
     "text, expected",
     [
-        pytest.param("[16, 32]", [16, 32], id="json-list"),
-        pytest.param('{"a": 1}', {"a": 1}, id="json-dict"),
-        pytest.param("{a: 1, b: [x]}", {"a": 1, "b": ["x"]}, id="yaml-flow-dict"),
-        pytest.param("[a, b]", ["a", "b"], id="yaml-flow-list"),
+        pytest.param("[16, 32]", [16, 32], id="list"),
+        pytest.param('{"a": 1}', {"a": 1}, id="dict"),
+        pytest.param("{a: 1, b: [x]}", {"a": 1, "b": ["x"]}, id="bare-words-in-a-dict"),
+        pytest.param("[a, b]", ["a", "b"], id="bare-words-in-a-list"),
         pytest.param("0.5", 0.5, id="float"),
         pytest.param("1e-3", 0.001, id="exponent"),
         pytest.param("-1", -1, id="negative-int"),
-        pytest.param("true", True, id="true"),
+        pytest.param("1,2", (1, 2), id="commas-make-a-tuple"),
+        pytest.param("True", True, id="True"),
         pytest.param("False", False, id="False"),
+        pytest.param("true", "true", id="lower-case-true-is-text"),
+        pytest.param("false", "false", id="lower-case-false-is-text"),
         pytest.param("None", None, id="None"),
-        pytest.param("null", None, id="null"),
+        pytest.param("null", "null", id="null-is-text"),
+        pytest.param('{"a": null}', {"a": "null"}, id="null-in-a-dict-is-text"),
         pytest.param('"12"', "12", id="quoted-number-stays-string"),
+        pytest.param("01", "01", id="leading-zero-stays-string"),
         pytest.param("/data/images", "/data/images", id="path-string"),
         pytest.param("hello world", "hello world", id="plain-string"),
         pytest.param("yes", "yes", id="yaml-bool-words-stay-strings"),
@@ -978,8 +983,11 @@ def test_config_component_standalone():
         pytest.param("%a.json::x", "%a.json::x", id="macro-kept"),
     ],
 )
-def test_parse_value(text, expected):
-    assert parse_value(text) == expected
+def test_parse_value_reads_as_monai_command_line_does(text, expected):
+    """The value MONAI's CLI gives (fire's parser) is the value we give: the same command, the same model."""
+    from fire.parser import DefaultParseValue
+
+    assert parse_value(text) == expected == DefaultParseValue(text)
     assert type(parse_value(text)) is type(expected)
 
 
@@ -989,12 +997,13 @@ def test_parse_value_broken_collection_is_an_error():
     assert info.value.location.file == "<command line>"
 
 
-def test_split_overrides():
+def test_split_overrides(caplog):
     args = ["a.json", "--x=1", "--y", "[1,2]", "--safe", "--id", "net", "--z", "None", "--+new::k", "3", "--n", "-1"]
     rest, overrides = split_overrides(args, known=["safe", "id"])
     assert rest == ["a.json", "--safe", "--id", "net"]
-    assert overrides == {"x": 1, "y": [1, 2], "z": None, "+new::k": 3, "n": -1}
-    assert list(overrides) == ["x", "y", "z", "+new::k", "n"]
+    assert overrides == {"x": 1, "y": [1, 2], "+new::k": 3, "n": -1}  # --z None is dropped, as MONAI drops it
+    assert list(overrides) == ["x", "y", "+new::k", "n"]
+    assert "--z None is ignored, as MONAI ignores it" in caplog.text and '"z": null' in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -1005,7 +1014,7 @@ def test_split_overrides_missing_value(args):
     with pytest.raises(InvalidConfigError, match="override '--x' has no value") as info:
         split_overrides(args)
     assert info.value.location.file == "<command line>"
-    assert "--x None" in info.value.hint
+    assert '"x": null in an --args_file' in info.value.hint
 
 
 @pytest.fixture

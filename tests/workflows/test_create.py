@@ -80,10 +80,15 @@ def test_missing_config_file_argument():
         run_workflow()
 
 
-def test_prepare_applies_strict_overrides_and_checks_properties(train):
+def test_prepare_applies_overrides_as_monai_and_checks_properties(train, caplog):
     wf = make_workflow(config_file=str(train / "configs" / "train.json"))
-    with pytest.raises(MissingIdError, match="'valeu'"):
-        prepare_workflow(wf, {"valeu": 2})
+    with pytest.raises(MissingIdError, match="'valeu'"):  # a new id needs its parent
+        prepare_workflow(wf, {"valeu::x": 2})
+    wf = make_workflow(config_file=str(train / "configs" / "train.json"))
+    prepare_workflow(wf, {"valeu": 2, "brand_new": 3})  # new ids are added, as in MONAI
+    assert (wf.parser["valeu"], wf.parser["brand_new"]) == (2, 3)
+    assert "'valeu' is not in the config, so it is added as a new id; did you mean 'value'?" in caplog.text
+    assert "brand_new" not in caplog.text  # nothing close: no warning
     wf = make_workflow(config_file=str(train / "configs" / "train.json"), workflow_type="train")
     with pytest.raises(MissingPropertyError, match="trainer"):
         prepare_workflow(wf, {"value": 2})
