@@ -183,11 +183,17 @@ class ConfigWorkflow(BundleWorkflow):
 
     # --- the workflow --------------------------------------------------------------------------
 
-    def initialize(self) -> list:
-        """Parse the config, check required properties, then evaluate ``init_id`` (when present).
+    def initialize(self, *, require_properties: bool = False) -> list:
+        """Parse the config, then evaluate ``init_id`` (when present).
+
+        Args:
+            require_properties: check the workflow type's required properties first, so that nothing
+                runs when one is missing (``bundle run`` does). MONAI's ``initialize()`` checks nothing:
+                a missing property fails only when it is read, or when you call ``check_properties()``
+                or ``require_properties()``.
 
         Raises:
-            MissingPropertyError: required properties are missing (nothing has run).
+            MissingPropertyError: ``require_properties`` and required properties are missing (nothing has run).
         """
         self._activate_scripts()
         try:
@@ -195,7 +201,8 @@ class ConfigWorkflow(BundleWorkflow):
                 patch_bundle_tracking(self.parser, self._tracking)
                 self._tracking = None  # patched once, even if initialize() is called again
             self.parser.parse(reset=True)
-            self.require_properties()
+            if require_properties:
+                self.require_properties()
             self._is_initialized = True
             return self._run_expr(self.init_id)
         except BaseException:

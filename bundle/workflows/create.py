@@ -156,6 +156,7 @@ def prepare_workflow(
     *,
     override_label: str = "<command line>",
     check_run_id: bool = True,
+    require_properties: bool = True,
 ) -> Any:
     """Initialize a workflow, checking what can be checked before anything runs.
 
@@ -163,13 +164,15 @@ def prepare_workflow(
     exist is added when its parent exists, with a warning when it looks like a misspelling; ``+id``
     merges), the run id is checked, then ``initialize()`` parses the config, checks the required
     properties and only then evaluates ``init_id``. Other workflows are checked for
-    required properties right after their ``initialize()``.
+    required properties right after their ``initialize()``. (The command line checks; MONAI's
+    Python functions ``create_workflow``/``run_workflow``/``run`` do not, and neither do ours.)
 
     Args:
         workflow: from ``make_workflow`` (or any workflow object).
         overrides: config overrides with the command line's meaning (``ConfigWorkflow`` only).
         override_label: where ``overrides`` come from, for messages.
         check_run_id: check that a ``ConfigWorkflow`` has its run id.
+        require_properties: check the workflow type's required properties before anything runs.
 
     Returns:
         ``workflow``, initialized.
@@ -186,8 +189,11 @@ def prepare_workflow(
             f"not {type(workflow).__qualname__}",
             hint="pass them as arguments of the workflow class instead",
         )
+    if isinstance(workflow, ConfigWorkflow):
+        workflow.initialize(require_properties=require_properties)
+        return workflow
     workflow.initialize()
-    if isinstance(workflow, BundleWorkflow):
+    if require_properties and isinstance(workflow, BundleWorkflow):
         workflow.require_properties()
     return workflow
 
@@ -231,7 +237,7 @@ def create_workflow(
         >>> wf.run(); wf.finalize()
     """
     workflow = make_workflow(workflow_name, args_file, config_file=config_file, **kwargs)
-    return prepare_workflow(workflow, check_run_id=False)
+    return prepare_workflow(workflow, check_run_id=False, require_properties=False)
 
 
 def run_workflow(workflow_name: Any = None, args_file: str | os.PathLike | None = None, **kwargs: Any) -> None:
@@ -241,7 +247,7 @@ def run_workflow(workflow_name: Any = None, args_file: str | os.PathLike | None 
         >>> run_workflow(config_file="configs/train.json", max_epochs=1)
         >>> run_workflow("scripts.train.MyWorkflow", args_file="args.yaml")
     """
-    run_prepared(prepare_workflow(make_workflow(workflow_name, args_file, **kwargs)))
+    run_prepared(prepare_workflow(make_workflow(workflow_name, args_file, **kwargs), require_properties=False))
 
 
 def run(
@@ -262,7 +268,7 @@ def run(
         meta_file, config_file, logging_file, tracking: as for ``ConfigWorkflow``.
         args_file: a JSON/YAML mapping of defaults for all of these and for overrides.
         override: ``{id: value}`` config overrides (``parser[id] = value``); ``trusted=False`` for
-            safe mode, ``workflow_type=`` to check a workflow type's properties.
+            safe mode, ``workflow_type=`` to choose the property set (checked only when read, as in MONAI).
 
     Example:
         >>> run(config_file="configs/train.json", meta_file="configs/metadata.json", dataset_dir="/data")

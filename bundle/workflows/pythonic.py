@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from bundle.config.parser import ConfigParser
 from bundle.errors import FormatError
@@ -49,7 +49,7 @@ class PythonicWorkflow(BundleWorkflow):
         self,
         workflow_type: str | None = None,
         properties_path: str | os.PathLike | None = None,
-        config_file: str | Sequence[str] | None = None,
+        config_file: str | Sequence[str] | Mapping[str, Any] | None = None,
         meta_file: str | Sequence[str] | None = None,
         logging_file: str | None = None,
         *,
@@ -58,14 +58,18 @@ class PythonicWorkflow(BundleWorkflow):
     ) -> None:
         from bundle.trust import resolve_trusted
 
-        files = as_config_files(config_file) if config_file is not None else []
+        # a dict is the config itself (MONAI's meaning); otherwise one file or several
+        given = isinstance(config_file, Mapping)
+        files = as_config_files(config_file) if config_file is not None and not given else []
         trusted = resolve_trusted(trusted, Path(files[0]).parent if files else None)
         super().__init__(workflow_type, properties_path, meta_file, logging_file, trusted=trusted)
         self._props_vals: dict = {}
         self._set_props_vals: dict = {}
         self.parser = ConfigParser(trusted=trusted)
-        if config_file is not None:
-            self.parser.read_config(as_config_files(config_file))
+        if given:
+            self.parser.read_config(dict(config_file))  # read_config copies it: the caller's dict stays as it is
+        elif files:
+            self.parser.read_config(files)
         if self.meta_file is not None:
             self.parser.read_meta(self.meta_file)
             if not isinstance(self.parser.get(self.parser.meta_key), dict):

@@ -147,22 +147,32 @@ INFER = {
 }
 
 
-def test_required_properties_are_checked_before_anything_runs(make_bundle):
+def test_required_properties_are_checked_before_anything_runs_when_asked(make_bundle):
     config = {k: v for k, v in INFER.items() if k not in ("inferer", "dataset_dir")}
     root = make_bundle({"inference": config})
     wf = ConfigWorkflow(str(root / "configs" / "inference.json"), workflow_type="inference")
     with pytest.raises(MissingPropertyError) as info:
-        wf.initialize()
+        wf.initialize(require_properties=True)
     assert [n for n, _ in info.value.missing] == ["dataset_dir", "inferer"]
     assert "inference.json" in str(info.value)
     assert wf.parser["marker"] == []  # initialize's expression did not run
+
+
+def test_initialize_checks_no_properties_as_in_monai(make_bundle):
+    config = {k: v for k, v in INFER.items() if k not in ("inferer", "dataset_dir")}
+    root = make_bundle({"inference": config})
+    wf = ConfigWorkflow(str(root / "configs" / "inference.json"), workflow_type="inference")
+    wf.initialize()
+    assert wf.parser.get_parsed_content("marker") == [1]
+    assert wf.check_properties() == ["dataset_dir", "inferer"]
+    assert wf.run() == [2]
 
 
 def test_metadata_properties_are_checked_when_metadata_is_given(make_bundle):
     root = make_bundle({"inference": INFER}, meta={"version": "1"})
     wf = ConfigWorkflow(str(root / "configs" / "inference.json"), workflow_type="infer")
     with pytest.raises(MissingPropertyError, match="pytorch_version \\(config id '_meta_::pytorch_version'\\)") as info:
-        wf.initialize()
+        wf.initialize(require_properties=True)
     assert info.value.file.endswith("metadata.json")
     assert "metadata" in info.value.hint
 
@@ -190,7 +200,7 @@ def test_add_property_reads_its_config_id(make_bundle):
     wf.add_property("loss", required=True, config_id="loss", desc="the loss")
     wf.add_property("optim", required=True, config_id="optimizer", desc="the optimizer")
     with pytest.raises(MissingPropertyError, match="optim \\(config id 'optimizer'\\): the optimizer"):
-        wf.initialize()
+        wf.initialize(require_properties=True)
     del wf.properties["optim"]
     wf.initialize()
     assert wf.loss == "mse"
@@ -212,7 +222,7 @@ def test_properties_file(make_bundle, tmp_path):
     wf = ConfigWorkflow(str(root / "configs" / "inference.json"), workflow_type="infer",
                         properties_path=str(tmp_path / "props.json"))
     with pytest.raises(MissingPropertyError, match="model \\(config id 'net'\\): the model"):
-        wf.initialize()
+        wf.initialize(require_properties=True)
 
 
 # --- scripts/ ----------------------------------------------------------------------------------
