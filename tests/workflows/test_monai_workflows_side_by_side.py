@@ -32,7 +32,7 @@ def test_config_workflow_initialize_checks_no_properties(tmp_path):
         wf.run()
         seen[label] = wf.parser.get_parsed_content("marker")
         if label == "ours":  # MONAI's check_properties raises KeyError at the first missing one; ours lists them
-            assert sorted(wf.check_properties()) == ["dataset", "dataset_dir", "evaluator", "inferer", "network_def"]
+            assert {"dataset", "dataset_dir", "evaluator", "inferer", "network_def"} <= set(wf.check_properties())
     assert seen["ours"] == seen["monai"] == ["init", "run"]
 
 
