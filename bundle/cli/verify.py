@@ -20,6 +20,7 @@ def verify(
     n: int = 1,
     any: int = 32,
     app: Any = None,
+    monai: bool = False,
 ) -> int:
     """Check a bundle folder and print every problem, grouped by check, each with where and a hint.
 
@@ -40,13 +41,18 @@ def verify(
         p: value of p in spatial_shape expressions such as "2**p*n".
         n: value of n in spatial_shape expressions such as "16*n".
         any: the size a "*" dimension gets.
-        app: also check what an app needs (triton, monai-deploy, monai-fl, monai-label; several comma-separated).
+        app: also check what an app needs (triton, monai-deploy, monai-fl, monai-label, monai; several comma-separated).
+        monai: also read every config with MONAI's own ConfigParser and report what MONAI could not resolve
+            (targets it cannot locate, references it cannot follow); the same as --app monai. Needs MONAI.
     """
     from bundle.format.verify import verify_bundle
 
+    apps = [a.strip() for a in app.split(",") if a.strip()] if isinstance(app, str) else list(app or ())
+    if monai and "monai" not in apps:
+        apps.append("monai")
     report = verify_bundle(
         bundle_dir, net=not no_net, weights=not no_weights, net_id=net_id, config=config, weights_name=weights,
-        device=device, p=p, n=n, any=any, apps=app or (),
+        device=device, p=p, n=n, any=any, apps=apps,
     )
     if json_output:
         print(json.dumps(report.as_dict(), indent=2))

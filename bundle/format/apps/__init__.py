@@ -18,6 +18,7 @@ APPS: dict[str, str] = {
     "monai-deploy": "bundle.format.apps.monai_deploy:check",  # issue 12
     "monai-fl": "bundle.format.apps.monai_fl:check",  # issue 13
     "monai-label": "bundle.format.apps.monai_label:check_monai_label",  # issue 14
+    "monai": "bundle.format.apps.monai_tools:check",  # issue 11: MONAI's own ConfigParser reads every config
 }
 
 
