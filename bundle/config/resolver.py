@@ -206,10 +206,10 @@ class Resolver:
     def _check_target(self, id: str, written: str, target: Any, kwargs: dict) -> None:
         """Safe mode, after locating: the object itself and its arguments (a dotted path can
         leave an allowed package, e.g. ``torch.nn.functional.torch.load``)."""
-        from bundle.config.safety import check_target
+        from bundle.config.guard import check_target
 
         try:
-            check_target(self._get_locator().resolve_name(written), target, self.policy, kwargs)
+            check_target(self.get_locator().resolve_name(written), target, self.policy, kwargs)
         except BundleError as err:
             raise self._located(err, syntax.join_id(id, syntax.TARGET_KEY)) from None
 
