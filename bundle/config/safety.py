@@ -28,7 +28,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 from types import CodeType
-from typing import Any, Collection, Iterable, Mapping
+from typing import Collection, Iterable, Mapping
 
 from bundle.errors import UnsafeConfigError, did_you_mean
 
