@@ -67,7 +67,7 @@ def run(
 
     _setup_logging()
     defaults = load_args_file(args_file)
-    trusted = _trust(safe, trusted, defaults)
+    trusted = trust_from_flags(safe, trusted, defaults)
     args = {k: defaults.pop(k) for k in list(defaults) if k in _RUN_OPTIONS}
     given = dict(
         run_id=run_id, init_id=init_id, final_id=final_id, meta_file=meta_file, config_file=config_file,
@@ -130,7 +130,7 @@ def run_workflow(
 
     _setup_logging()
     given = {**load_args_file(args_file), **(overrides or {})}
-    trusted = _trust(safe, None, given)
+    trusted = trust_from_flags(safe, None, given)
     name = workflow_name if workflow_name is not None else given.pop("workflow_name", None)
     cls = locate_workflow(name, trusted=trusted)
     config_overrides: dict = {}
@@ -141,8 +141,14 @@ def run_workflow(
     run_prepared(prepare_workflow(workflow, config_overrides))
 
 
-def _trust(safe: Any, trusted: Any, defaults: dict) -> bool | None:
-    """--safe: False; --trusted: True; neither: None (the trust rule decides). Both: an error."""
+def trust_from_flags(safe: Any, trusted: Any, defaults: dict) -> bool | None:
+    """The ``trusted`` value that ``--safe`` and ``--trusted`` ask for: False, True, or None when neither
+    is given (the trust rule decides). A flag not given is taken from ``defaults`` (an args file), and
+    both are removed from it.
+
+    Raises:
+        ConfigError: both flags are given.
+    """
     safe = _flag(safe if safe is not None else defaults.pop("safe", False), "safe")
     trusted = _flag(trusted if trusted is not None else defaults.pop("trusted", False), "trusted")
     defaults.pop("safe", None)

@@ -48,10 +48,10 @@ def serve(
         trusted: run a downloaded bundle's own code (only for bundles you trust).
         log_level: uvicorn's log level (debug, info, warning, error).
     """
-    from bundle.cli.run import _trust
+    from bundle.cli.run import trust_from_flags
     from bundle.serve.server import bind, url_of
 
-    trust = _trust(safe, trusted, {})
+    trust = trust_from_flags(safe, trusted, {})
     options: dict[str, Any] = {"format": format, "name": name, "device": device, "trusted": trust,
                                "max_batch_size": int(max_batch_size), "batch_timeout_ms": float(batch_timeout_ms),
                                "max_body_mb": float(max_body_mb), "version": version}

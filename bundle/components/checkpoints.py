@@ -17,8 +17,8 @@ from typing import Any
 import torch
 
 from bundle.atomic import write_atomic
-from bundle.components.distributed import is_rank0
-from bundle.components.engine import EngineEvent, _unwrap
+from bundle.components.distributed import is_rank0, unwrap_parallel
+from bundle.components.engine import EngineEvent
 from bundle.errors import FormatError
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def _objects(value: Any, what: str) -> dict[str, Any]:
 
 
 def _state(obj: Any) -> Any:
-    return _unwrap(obj).state_dict() if isinstance(obj, torch.nn.Module) else obj.state_dict()
+    return unwrap_parallel(obj).state_dict() if isinstance(obj, torch.nn.Module) else obj.state_dict()
 
 
 def save_checkpoint(path: str | os.PathLike, save_dict: Mapping[str, Any]) -> Path:
@@ -121,7 +121,7 @@ def load_checkpoint(
     for name, obj in objects.items():
         state = checkpoint[name]
         if isinstance(obj, torch.nn.Module):
-            state, found = _module_problems(_unwrap(obj), state)
+            state, found = _module_problems(unwrap_parallel(obj), state)
             problems += [f"'{name}': {p}" for p in found]
         fitted[name] = state
     shape_errors = [p for p in problems if "shape" in p]
@@ -141,7 +141,7 @@ def load_checkpoint(
                 raise FormatError(f"checkpoint '{path}': cannot load '{name}': {err}") from err
     for name, obj in objects.items():
         if isinstance(obj, torch.nn.Module):
-            _unwrap(obj).load_state_dict(fitted[name], strict=False)
+            unwrap_parallel(obj).load_state_dict(fitted[name], strict=False)
     for problem in problems:
         logger.warning("checkpoint '%s' (not strict): %s", path, problem)
     logger.info("loaded checkpoint '%s'", path)

@@ -131,10 +131,18 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return result.to(device)
 
 
-def _all_gather_objects(obj: Any) -> list[Any]:
+def all_gather_objects(obj: Any) -> list[Any]:
     """Every rank's ``obj``, in rank order (``[obj]`` without a process group)."""
     if _group_size() <= 1:
         return [obj]
     gathered: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(gathered, obj)
     return gathered
+
+
+def unwrap_parallel(network: torch.nn.Module) -> torch.nn.Module:
+    """The module inside a ``DistributedDataParallel``/``DataParallel`` wrapper, else ``network`` itself
+    (the module whose state dict a checkpoint keeps)."""
+    from torch.nn.parallel import DataParallel, DistributedDataParallel
+
+    return network.module if isinstance(network, (DistributedDataParallel, DataParallel)) else network

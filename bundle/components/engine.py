@@ -171,21 +171,3 @@ class EventEngine:
         else:
             targets = None
         return inputs, targets
-
-
-def _apply_postprocessing(postprocessing: Any, pred: torch.Tensor) -> torch.Tensor:
-    """Apply a callable, or a list of callables in order, to a batch of predictions."""
-    if postprocessing is None:
-        return pred
-    steps = postprocessing if isinstance(postprocessing, (list, tuple)) else [postprocessing]
-    for step in steps:
-        if step is not None:
-            pred = step(pred)
-    return pred
-
-
-def _unwrap(network: torch.nn.Module) -> torch.nn.Module:
-    """The module inside a ``DistributedDataParallel``/``DataParallel`` wrapper, else the network."""
-    from torch.nn.parallel import DataParallel, DistributedDataParallel
-
-    return network.module if isinstance(network, (DistributedDataParallel, DataParallel)) else network

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from bundle.components.distributed import all_reduce_sum, is_rank0
-from bundle.components.engine import EngineEvent, EventEngine, _apply_postprocessing, _unwrap
+from bundle.components.distributed import all_reduce_sum, is_rank0, unwrap_parallel
+from bundle.components.engine import EngineEvent, EventEngine
 
 
 def _metric_dict(value: Any, what: str) -> dict[str, Any]:
@@ -98,7 +98,7 @@ class EvaluationLoop(EventEngine):
         state.epoch = state.epoch + 1 if epoch is None else int(epoch)
         state.iteration = 0
         self.should_terminate = False
-        network = _unwrap(self.network).to(self.device)
+        network = unwrap_parallel(self.network).to(self.device)
         for metric in self.metrics.values():
             metric.reset()
         started = time.perf_counter()
@@ -147,3 +147,14 @@ class EvaluationLoop(EventEngine):
         for metric in self.metrics.values():
             metric.update(pred, targets)
         return 1
+
+
+def _apply_postprocessing(postprocessing: Any, pred: torch.Tensor) -> torch.Tensor:
+    """Apply a callable, or a list of callables in order, to a batch of predictions."""
+    if postprocessing is None:
+        return pred
+    steps = postprocessing if isinstance(postprocessing, (list, tuple)) else [postprocessing]
+    for step in steps:
+        if step is not None:
+            pred = step(pred)
+    return pred

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from bundle.atomic import write_atomic
-from bundle.components.distributed import _all_gather_objects, is_rank0
+from bundle.components.distributed import all_gather_objects, is_rank0
 
 _UNSAFE = re.compile(r"[^\w.\-]+")
 
@@ -127,7 +127,7 @@ class ClassPredictionWriter:
 
     def finish(self) -> Path:
         """Gather every rank's rows and write the table (rank 0); returns its path."""
-        shards = _all_gather_objects(self._rows)
+        shards = all_gather_objects(self._rows)
         rows = [shard[i] for i in range(max(map(len, shards), default=0)) for shard in shards if i < len(shard)]
         path = self.output_dir / self.filename
         if is_rank0():

@@ -76,7 +76,7 @@ def _target_entry(config: "Config", resolver: Any, id: str, target: Any, policy:
         return AuditEntry("target", id, where, str(target), "", True,
                           "the target is computed by the expression or reference it names (audited there)")
     try:
-        full = resolver._get_locator().resolve_name(target)
+        full = resolver.get_locator().resolve_name(target)
     except BundleError as err:
         return AuditEntry("target", id, where, target, "", False, err.message)
     safe = policy.allows_target(full)

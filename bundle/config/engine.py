@@ -90,7 +90,7 @@ class Config:
         self.policy = policy if not trusted else None
         self.globals = globals
         self._locator = locator
-        self._expanded: Any = tree._MISSING
+        self._expanded: Any = tree.MISSING
         self._import_ids: list[str] = []
         self._resolver: Resolver | None = None
 
@@ -129,7 +129,7 @@ class Config:
     @property
     def expanded(self) -> Any:
         """The config after macro and relative-id expansion (plain data, not resolved)."""
-        if self._expanded is tree._MISSING:
+        if self._expanded is tree.MISSING:
             import_ids: list[str] = []
             expander = Expander(
                 self.data, self.sources, base_dir=self.base_dir,
@@ -161,11 +161,11 @@ class Config:
         """
         return self.resolver.resolve(id)
 
-    def get(self, id: str = "", default: Any = tree._MISSING) -> Any:
+    def get(self, id: str = "", default: Any = tree.MISSING) -> Any:
         """The expanded (unresolved) value at ``id``."""
         node = tree.lookup(self.expanded, syntax.normalize_id(id))
-        if node is tree._MISSING:
-            if default is not tree._MISSING:
+        if node is tree.MISSING:
+            if default is not tree.MISSING:
                 return default
             from bundle.config.expand import candidates_near
 
@@ -173,7 +173,7 @@ class Config:
         return node
 
     def __contains__(self, id: str) -> bool:
-        return tree.lookup(self.expanded, syntax.normalize_id(id)) is not tree._MISSING
+        return tree.lookup(self.expanded, syntax.normalize_id(id)) is not tree.MISSING
 
     def ids(self) -> Iterator[str]:
         """Every id of the expanded config, parents first, in document order (the root is ``""``)."""
@@ -190,18 +190,7 @@ class Config:
 
     def dependencies(self, id: str) -> list[str]:
         """The ids ``id`` needs directly: its children to resolve and the ids it references."""
-        from bundle.config.resolver import _COMPONENT, _CONTAINER, _EXPR, _PLAIN, _REF, node_kind
-
-        node = self.get(id)
-        kind = node_kind(node)
-        if kind == _REF:
-            return [node[1:]]
-        if kind == _EXPR:
-            compiled = self.resolver.compiled(id, node)
-            return list(compiled.refs) + self.resolver._imports_for(compiled.names)
-        if kind in (_CONTAINER, _COMPONENT):
-            return [syntax.join_id(id, k) for _, k, v in tree.items_of(node) if node_kind(v) != _PLAIN]
-        return []
+        return self.resolver.dependencies(id, self.get(id))
 
     def audit(self) -> "Any":
         """Everything this config would import, instantiate and evaluate, with positions; runs nothing."""

@@ -50,7 +50,7 @@ def merge_key(config: dict, key: str, value: Any, *, sources: Sources, origin: I
     if plus:
         id = id[len(syntax.MERGE):]
     current = tree.lookup(config, id)
-    if plus and current is not tree._MISSING:
+    if plus and current is not tree.MISSING:
         if isinstance(current, dict) and isinstance(value, dict):
             for k in value:
                 sources.record(syntax.join_id(id, k), _sub(origin, k))
@@ -240,7 +240,7 @@ class Expander:
     def _where(self, id: str, file: str | None) -> Location | None:
         if file is None:
             return self.sources.where(id)
-        return self.sources._in_file(file, tuple(syntax.split_id(id)))
+        return self.sources.where_in_file(file, tuple(syntax.split_id(id)))
 
     def _macro(self, text: str, id: str, file: str | None) -> Any:
         path, target = syntax.split_path_id(text[1:])
@@ -251,7 +251,7 @@ class Expander:
         else:
             source_file, root = file, (self.config if file is None else self._files[file])
         node = tree.lookup(root, target)
-        if node is tree._MISSING:
+        if node is tree.MISSING:
             where_text = f"in '{source_file}'" if source_file else "in the config"
             raise MacroError(
                 f"macro '{text}' names id '{target}', which is not {where_text}",
@@ -333,7 +333,7 @@ def apply_overrides(
     for key, value in overrides.items():
         id = syntax.normalize_id(key)
         plain = id[len(syntax.MERGE):] if id.startswith(syntax.MERGE) else id
-        if not id.startswith(syntax.MERGE) and tree.lookup(config, plain) is tree._MISSING:
+        if not id.startswith(syntax.MERGE) and tree.lookup(config, plain) is tree.MISSING:
             candidates = candidates_near(config, plain)
             near = did_you_mean(plain, candidates)
             if strict:

@@ -246,7 +246,7 @@ def evaluate(
         extra: names that take precedence over the namespace (MONAI's ``globals=``/``locals=``).
     """
     if policy is not None:
-        from bundle.config.safety import safe_globals
+        from bundle.config.guard import safe_globals
 
         env = safe_globals(policy)
     else:

@@ -11,17 +11,17 @@ from types import ModuleType
 from typing import Any, Callable, Mapping
 
 from bundle.config.safety import (
-    _GENERAL_HINT,
-    _GUARD_NAMES,
-    _REFUSED_KEYWORDS,
     GUARD_CALL,
     GUARD_GETATTR,
+    GUARD_NAMES,
     GUARD_VALUE,
+    REFUSED_KEYWORDS,
     SAFE_BUILTINS,
+    SAFE_MODE_HINT,
     SAFE_SETTABLE_ATTRIBUTES,
     SafePolicy,
-    _attribute_problem,
-    _within,
+    attribute_problem,
+    is_within,
 )
 from bundle.errors import UnsafeConfigError
 
@@ -131,7 +131,7 @@ def _signature(func: Callable) -> inspect.Signature | None:
 
 def _switches_unsafe(key: str | None, value: Any) -> bool:
     """Whether keyword ``key=value`` turns on pickle loading or remote code (``allow_pickle=True``)."""
-    unsafe = _REFUSED_KEYWORDS.get(key or "")
+    unsafe = REFUSED_KEYWORDS.get(key or "")
     if unsafe is None:
         return False
     try:
@@ -198,19 +198,19 @@ class _Guard:
         plain = isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType))
         qualname = getattr(value, "__qualname__", None) if plain else None
         full = f"{origin}.{qualname or type(value).__qualname__}"
-        if policy.trusts(full) or _within(origin, policy.imports):
+        if policy.trusts(full) or is_within(origin, policy.imports):
             return None
         if origin == "builtins" and isinstance(value, (type, types.BuiltinFunctionType)):
             return f"the builtin '{qualname}'"
-        if _within(origin, _REFUSED_MODULES):
+        if is_within(origin, _REFUSED_MODULES):
             return f"'{full}'"
         return None
 
     def refuse(self, what: str, reason: str) -> UnsafeConfigError:
-        return UnsafeConfigError(f"safe mode refused {what}: {reason}", hint=_GENERAL_HINT)
+        return UnsafeConfigError(f"safe mode refused {what}: {reason}", hint=SAFE_MODE_HINT)
 
     def read_attribute(self, obj: Any, name: str) -> Any:
-        if reason := _attribute_problem(name):
+        if reason := attribute_problem(name):
             raise self.refuse(f"reading '.{name}'", reason)
         policy = self.policy
         if isinstance(obj, ModuleType):
@@ -309,7 +309,7 @@ def safe_globals(policy: SafePolicy, modules: Mapping[str, ModuleType] = {}) -> 
         A new dict: restricted ``__builtins__``, the runtime guard, and ``modules``. The caller adds
         the reference placeholders.
     """
-    clash = [name for name in modules if name in _GUARD_NAMES or name == "__builtins__"]
+    clash = [name for name in modules if name in GUARD_NAMES or name == "__builtins__"]
     if clash:
         raise ValueError(f"module names may not be {clash}")
     guard = _guard(policy)

@@ -171,7 +171,7 @@ class _ItemsView(dict):
         node = engine.node(id) if engine is not None else MISSING
         if node is MISSING:
             raise KeyError(id)
-        item = make_item(node, id, locator=engine._get_locator() if syntax.is_component(node) else None)
+        item = make_item(node, id, locator=engine.get_locator() if syntax.is_component(node) else None)
         self[id] = item
         return item
 
@@ -205,7 +205,10 @@ class ReferenceResolver:
 
     # --- binding to a parsed config (used by ConfigParser) ------------------------------------
 
-    def _bind(self, engine: Resolver) -> None:
+    def bind_resolver(self, engine: Resolver) -> None:
+        """Serve a parsed config (our addition; ``ConfigParser.parse`` calls it): from now on the
+        items are views of ``engine``'s tree, made when first asked for, and resolving goes
+        through ``engine``."""
         self._engine = engine
         self._engine_from_items = False
         self.items = _ItemsView(self)
@@ -327,7 +330,7 @@ class ReferenceResolver:
             if cid in engine.disabled:
                 continue
             config[k] = value
-        return ConfigComponent(config, id=id, locator=engine._get_locator())
+        return ConfigComponent(config, id=id, locator=engine.get_locator())
 
     def remove_resolved_content(self, id: str) -> Any | None:
         engine = self._engine

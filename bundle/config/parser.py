@@ -16,13 +16,12 @@ from typing import Any, Mapping, Sequence
 
 from bundle.config import syntax, tree
 from bundle.config.engine import Config, config_root, read_files
-from bundle.config.expand import Expander, candidates_near, merge_file_data
+from bundle.config.expand import Expander, apply_overrides, candidates_near, merge_file_data
 from bundle.config.items import ReferenceResolver
 from bundle.config.loader import load_file
 from bundle.config.sources import Given, InFile, Sources
 from bundle.errors import MissingIdError
 
-_MISSING = tree._MISSING
 _API = "<python: parser[...] = value>"
 
 
@@ -107,7 +106,7 @@ class ConfigParser:
     def __getitem__(self, id: str | int) -> Any:
         id = syntax.normalize_id(id)
         node = tree.lookup(self.config, id)
-        if node is _MISSING:
+        if node is tree.MISSING:
             raise MissingIdError(id, candidates=candidates_near(self.config, id))
         return node
 
@@ -124,7 +123,7 @@ class ConfigParser:
         self._invalidate()
 
     def __contains__(self, id: str | int) -> bool:
-        return tree.lookup(self.config, syntax.normalize_id(id)) is not _MISSING
+        return tree.lookup(self.config, syntax.normalize_id(id)) is not tree.MISSING
 
     def get(self, id: str = "", default: Any = None) -> Any:
         """The raw config at ``id``, or ``default`` when it does not exist."""
@@ -151,6 +150,17 @@ class ConfigParser:
         """Set several ids (``{id: value}``); each parent must exist, as with ``parser[id] = value``."""
         for k, v in pairs.items():
             self[k] = v
+
+    def apply_overrides(self, pairs: Mapping[str, Any], *, strict: bool = True, label: str = "<overrides>") -> None:
+        """Set ``{id: value}`` the way ``Config.load`` applies overrides (our addition): ``+id`` merges
+        into what is there; ``strict``: an id that does not exist is an error (with close matches),
+        otherwise it is set when its parent exists. Later errors point at ``label``.
+
+        Raises:
+            MissingIdError: ``strict`` and an id does not exist.
+        """
+        apply_overrides(self.config, dict(pairs), self._sources, strict=strict, label=label)
+        self._invalidate()
 
     # --- reading files ------------------------------------------------------------------------
 
@@ -196,7 +206,7 @@ class ConfigParser:
             self._engine = engine
             # MONAI's switch, read when a reference is missing (users set it on the class at any time)
             engine.resolver.allow_missing_reference = lambda: bool(self.ref_resolver.allow_missing_reference)
-            self.ref_resolver._bind(engine.resolver)
+            self.ref_resolver.bind_resolver(engine.resolver)
 
     def get_parsed_content(self, id: str = "", **kwargs: Any) -> Any:
         """Resolve ``id`` to its object.

@@ -29,7 +29,7 @@ from bundle.errors import (
     did_you_mean,
 )
 
-MISSING = tree._MISSING
+MISSING = tree.MISSING
 MODES = ("default", "callable", "debug")
 
 # node kinds
@@ -155,7 +155,9 @@ class Resolver:
         self._provides = None
         self._bindings = None
 
-    def _get_locator(self) -> Any:
+    def get_locator(self) -> Any:
+        """The ``ComponentLocator`` that finds ``_target_`` names: the one given, else a default one
+        made on first use (and kept in ``self.locator``)."""
         if self.locator is None:
             from bundle.config.locator import ComponentLocator
 
@@ -192,7 +194,7 @@ class Resolver:
         """The callable a component's ``_target_`` names (safe mode checks it first)."""
         if not isinstance(target, str):
             return target
-        locator = self._get_locator()
+        locator = self.get_locator()
         tid = syntax.join_id(id, syntax.TARGET_KEY)
         try:
             if self.policy is not None:
@@ -210,10 +212,10 @@ class Resolver:
     def _check_target(self, id: str, written: str, target: Any, kwargs: dict) -> None:
         """Safe mode, after locating: the object itself and its arguments (a dotted path can
         leave an allowed package, e.g. ``torch.nn.functional.torch.load``)."""
-        from bundle.config.safety import check_target
+        from bundle.config.guard import check_target
 
         try:
-            check_target(self._get_locator().resolve_name(written), target, self.policy, kwargs)
+            check_target(self.get_locator().resolve_name(written), target, self.policy, kwargs)
         except BundleError as err:
             raise self._located(err, syntax.join_id(id, syntax.TARGET_KEY)) from None
 
@@ -267,6 +269,20 @@ class Resolver:
                 frame.deps = [syntax.join_id(id, syntax.DISABLED_KEY)]
         return frame
 
+    def dependencies(self, id: str, node: Any) -> list[str]:
+        """The ids that ``node`` (the node at ``id``) needs directly: the id a reference names, the ids
+        and config imports an expression uses, the children of a container or component that are
+        not plain values. Nothing is resolved."""
+        kind = node_kind(node)
+        if kind == _REF:
+            return [node[1:]]
+        if kind == _EXPR:
+            compiled = self.compiled(id, node)
+            return list(compiled.refs) + self._imports_for(compiled.names)
+        if kind in (_CONTAINER, _COMPONENT):
+            return [syntax.join_id(id, k) for _, k, v in tree.items_of(node) if node_kind(v) != _PLAIN]
+        return []
+
     def _value(self, id: str, node: Any) -> Any:
         return node if node_kind(node) == _PLAIN else self.cache[id]
 
@@ -314,7 +330,7 @@ class Resolver:
                 self.disabled.add(id)
                 return True
             frame.phase = 1
-            self._check_component(id, node)
+            self.check_component(id, node)
             deps = []
             for key in (syntax.REQUIRES_KEY, syntax.TARGET_KEY):
                 if key in node and node_kind(node[key]) != _PLAIN:
@@ -354,7 +370,13 @@ class Resolver:
             location=self.where(id), target_location=self.where(syntax.join_id(id, syntax.TARGET_KEY)),
         )
 
-    def _check_component(self, id: str, node: dict) -> None:
+    def check_component(self, id: str, node: dict) -> None:
+        """Check a component's reserved keys before anything is resolved: ``_mode_`` is a known mode,
+        ``_requires_`` holds references, expressions or components, ``_target_`` is not empty.
+
+        Raises:
+            InvalidConfigError: the first problem found, with its id and position.
+        """
         mode = node.get(syntax.MODE_KEY, "default")
         if mode not in MODES:
             raise InvalidConfigError(

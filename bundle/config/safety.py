@@ -18,8 +18,8 @@ a container are not walked, so a dangerous function that already sits in a list 
 reference can be handed on, though not called or passed to a call by the expression itself.
 
 This module holds the policy, the static check and the ``$import`` check. The runtime guard,
-``safe_globals`` and ``check_target`` live in ``bundle.config.guard``; the last two are
-importable from here too.
+``safe_globals`` and ``check_target`` live in ``bundle.config.guard``, which imports this module
+(never the other way round).
 """
 
 from __future__ import annotations
@@ -28,13 +28,9 @@ import ast
 import re
 from dataclasses import dataclass, field
 from types import CodeType
-from typing import TYPE_CHECKING, Any, Collection, Iterable, Mapping
+from typing import Collection, Iterable, Mapping
 
 from bundle.errors import UnsafeConfigError, did_you_mean
-
-if TYPE_CHECKING:  # re-exported lazily by __getattr__ below
-    from bundle.config.guard import check_target as check_target
-    from bundle.config.guard import safe_globals as safe_globals
 
 # --- the default allowlists ---------------------------------------------------------------------
 
@@ -160,20 +156,21 @@ _REFUSED_TARGET_PARTS = frozenset(
     "os posix nt sys subprocess shutil builtins importlib pickle marshal ctypes socket runpy pty "
     "pathlib tempfile multiprocessing".split()
 )
-# Keyword arguments that switch a safe loader to an unsafe one, with the value that does it.
-_REFUSED_KEYWORDS: Mapping[str, bool] = {"allow_pickle": True, "weights_only": False, "trust_remote_code": True}
+#: Keyword arguments that switch a safe loader to an unsafe one, with the value that does it
+#: (refused by the static check when written, by the runtime guard when passed).
+REFUSED_KEYWORDS: Mapping[str, bool] = {"allow_pickle": True, "weights_only": False, "trust_remote_code": True}
 
 #: Names the runtime guard is stored under in the globals; the static check refuses ``__`` names,
 #: so no expression can read or rebind them.
 GUARD_GETATTR = "__bundle_getattr__"
 GUARD_CALL = "__bundle_call__"
 GUARD_VALUE = "__bundle_value__"
-_GUARD_NAMES = frozenset({GUARD_GETATTR, GUARD_CALL, GUARD_VALUE})
+GUARD_NAMES = frozenset({GUARD_GETATTR, GUARD_CALL, GUARD_VALUE})
 
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 
-def _within(name: str, prefixes: Iterable[str]) -> bool:
+def is_within(name: str, prefixes: Iterable[str]) -> bool:
     """Whether dotted ``name`` is one of ``prefixes`` or inside one (at a dot boundary)."""
     return any(name == p or name.startswith(p + ".") for p in prefixes)
 
@@ -230,7 +227,7 @@ class SafePolicy:
             return False
         parts = full_path.split(".")
         for prefix in self.targets:
-            if _within(full_path, (prefix,)):
+            if is_within(full_path, (prefix,)):
                 rest = parts[prefix.count(".") + 1 :]
                 if not any(_is_dunder_name(p) or p in _REFUSED_TARGET_PARTS for p in rest):
                     return True
@@ -250,7 +247,7 @@ class SafePolicy:
 
     def trusts(self, path: str) -> bool:
         """Whether ``path`` is named by ``callables`` or lies inside a module in ``imports``."""
-        return path in self.callables or _within(path, self.imports)
+        return path in self.callables or is_within(path, self.imports)
 
     def reaches(self, path: str) -> bool:
         """Whether an expression may use ``path``: trusted, or a target's name."""
@@ -280,7 +277,8 @@ class SafetyProblem:
         return f"{self.reason}, at {where}: {text}"
 
 
-_GENERAL_HINT = (
+#: The hint of a refusal that has no more specific one.
+SAFE_MODE_HINT = (
     "safe mode runs only allowlisted names; trust the bundle if you know its code, "
     "or extend the policy, e.g. SafePolicy().extended(callables=('mypkg.helper',))"
 )
@@ -290,18 +288,18 @@ def _refuse(what: str, source: str, problems: list[SafetyProblem]) -> UnsafeConf
     problems = sorted(problems, key=lambda p: (p.line, p.col))
     if len(problems) == 1:
         message = f"safe mode refuses the {what} '{source}': {problems[0]}"
-        hint = problems[0].hint or _GENERAL_HINT
+        hint = problems[0].hint or SAFE_MODE_HINT
     else:
         listing = "".join(f"\n    {p}" for p in problems)
         message = f"safe mode refuses the {what} '{source}' ({len(problems)} problems):{listing}"
-        hint = _GENERAL_HINT
+        hint = SAFE_MODE_HINT
     err = UnsafeConfigError(message, hint=hint)
     err.problems = tuple(problems)
     err.source = source
     return err
 
 
-def _attribute_problem(name: str) -> str:
+def attribute_problem(name: str) -> str:
     """Why attribute ``name`` is refused, or an empty string."""
     if name.startswith("_"):
         return f"attribute '{name}' is private (starts with '_')"
@@ -382,7 +380,7 @@ class _Checker(ast.NodeVisitor):
         else:
             self.visit(root)
         for attr in chain:
-            if reason := _attribute_problem(attr.attr):
+            if reason := attribute_problem(attr.attr):
                 self.problem(attr, reason, at_name=True)
 
     def is_module_root(self, name: str) -> bool:
@@ -408,7 +406,7 @@ class _Checker(ast.NodeVisitor):
         for arg in node.args:
             self.visit(arg)
         for kw in node.keywords:
-            refused = _REFUSED_KEYWORDS.get(kw.arg or "")
+            refused = REFUSED_KEYWORDS.get(kw.arg or "")
             if refused is not None and isinstance(kw.value, ast.Constant) and bool(kw.value.value) is refused:
                 self.problem(kw, f"'{kw.arg}={kw.value.value!r}' is refused: it loads pickles or remote code")
             self.visit(kw.value)
@@ -570,7 +568,7 @@ def compile_safe(
         >>> eval(code, {**safe_globals(SafePolicy()), "_ref0": 21})
         42
     """
-    clash = _GUARD_NAMES.intersection(ref_names)
+    clash = GUARD_NAMES.intersection(ref_names)
     if clash:
         raise ValueError(f"reference placeholders may not be named {sorted(clash)}")
     tree = ast.parse(source, filename=filename, mode="eval")
@@ -638,7 +636,7 @@ def check_import(source: str, policy: SafePolicy) -> None:
     for stmt in tree.body:
         if isinstance(stmt, ast.Import):
             for alias in stmt.names:
-                if not (_within(alias.name, policy.imports) or policy.passes_through(alias.name)):
+                if not (is_within(alias.name, policy.imports) or policy.passes_through(alias.name)):
                     refuse(alias, f"module '{alias.name}' is not in the policy's imports", alias.name)
         elif isinstance(stmt, ast.ImportFrom):
             if stmt.level or not stmt.module:
@@ -648,26 +646,9 @@ def check_import(source: str, policy: SafePolicy) -> None:
                 full = f"{stmt.module}.{alias.name}"
                 if alias.name == "*":
                     refuse(alias, "'import *' is refused in safe mode")
-                elif not (_within(stmt.module, policy.imports) or policy.trusts(full) or policy.passes_through(full)):
+                elif not (is_within(stmt.module, policy.imports) or policy.trusts(full) or policy.passes_through(full)):
                     refuse(alias, f"module '{stmt.module}' is not in the policy's imports", stmt.module)
         else:
             refuse(stmt, "only import statements are accepted here")
     if problems:
         raise _refuse("import", source, problems)
-
-
-# --- re-exported from the runtime guard ---------------------------------------------------------------
-
-# ``bundle.config.guard`` imports the policy from this module, so its names are loaded on first use
-# rather than at import time: either module can then be imported first.
-_GUARD_EXPORTS = frozenset({"safe_globals", "check_target"})
-
-
-def __getattr__(name: str) -> Any:
-    """Load ``safe_globals`` and ``check_target`` from ``bundle.config.guard`` on first use."""
-    if name in _GUARD_EXPORTS:
-        from bundle.config import guard
-
-        value = globals()[name] = getattr(guard, name)
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

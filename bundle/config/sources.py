@@ -159,11 +159,13 @@ class Sources:
                 target = syntax.SEP.join([p for p in (origin.target, *rest) if p != ""])
                 if origin.file is None:
                     return self._where(target, depth + 1)
-                return self._in_file(origin.file, tuple(syntax.split_id(target)))
-            return self._in_file(origin.file, origin.path + rest)
+                return self.where_in_file(origin.file, tuple(syntax.split_id(target)))
+            return self.where_in_file(origin.file, origin.path + rest)
         return None
 
-    def _in_file(self, file: str, path: FilePath) -> Location:
+    def where_in_file(self, file: str, path: FilePath) -> Location:
+        """Where the key ``path`` is written in ``file``: its position, else that of the closest
+        enclosing key whose position is known, else the file alone."""
         positions = self.file_positions(file)
         for n in range(len(path), -1, -1):
             pos = positions.get(path[:n])

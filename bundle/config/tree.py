@@ -6,32 +6,33 @@ from typing import Any, Iterator
 
 from bundle.config import syntax
 
-_MISSING = object()
+#: What ``child`` and ``lookup`` return for an id that is not in the tree (``None`` is a value).
+MISSING = object()
 
 
 def child(node: Any, key: str) -> Any:
-    """The child of a dict or list at ``key`` (a string; list indices are digits), or _MISSING."""
+    """The child of a dict or list at ``key`` (a string; list indices are digits), or MISSING."""
     if isinstance(node, dict):
-        return node.get(key, _MISSING)
+        return node.get(key, MISSING)
     if isinstance(node, list):
         try:
             i = int(key)
         except ValueError:
-            return _MISSING
+            return MISSING
         if -len(node) <= i < len(node):
             return node[i]
-    return _MISSING
+    return MISSING
 
 
 def lookup(root: Any, id: str) -> Any:
-    """The node at ``id`` or ``_MISSING``."""
+    """The node at ``id`` or ``MISSING``."""
     if type(root) is dict and ":" not in id and "#" not in id:  # the common case: a top-level id
-        return root.get(id, _MISSING) if id != "" else root
+        return root.get(id, MISSING) if id != "" else root
     node = root
     for part in syntax.split_id(id):
         node = child(node, part)
-        if node is _MISSING:
-            return _MISSING
+        if node is MISSING:
+            return MISSING
     return node
 
 
@@ -40,7 +41,7 @@ def deepest_existing(root: Any, id: str) -> tuple[str, Any]:
     node, parts, done = root, syntax.split_id(id), []
     for part in parts:
         nxt = child(node, part)
-        if nxt is _MISSING:
+        if nxt is MISSING:
             break
         node = nxt
         done.append(part)
@@ -77,7 +78,7 @@ def assign(root: Any, id: str, value: Any, *, create: bool = False) -> Any:
     node = root
     for n, part in enumerate(parts[:-1]):
         nxt = child(node, part)
-        if nxt is _MISSING or not isinstance(nxt, (dict, list)):
+        if nxt is MISSING or not isinstance(nxt, (dict, list)):
             if not create or not isinstance(node, dict):
                 raise KeyError(syntax.SEP.join(parts[: n + 1]))
             nxt = node[part] = {}

@@ -31,7 +31,12 @@ DROPPED_HANDLERS = (
 )  # fmt: skip
 
 
-def _config_file(root: Path, config: str) -> Path:
+def client_config_file(root: Path, config: str) -> Path:
+    """The file of the bundle's ``config`` (``train``, ``train.json``...) that a federated client trains with.
+
+    Raises:
+        FederatedLearningError: the bundle has no such config (the message lists those it has).
+    """
     for suffix in ("", ".json", ".yaml", ".yml"):
         path = root / "configs" / f"{config}{suffix}"
         if path.is_file():
@@ -67,7 +72,7 @@ class ClientAlgorithm:
         if not isinstance(local_epochs, int) or local_epochs < 1:
             raise FederatedLearningError(f"local_epochs must be a positive integer, not {local_epochs!r}")
         self.bundle_root = Path(bundle)
-        self.config_file = _config_file(self.bundle_root, config)
+        self.config_file = client_config_file(self.bundle_root, config)
         self.local_epochs = local_epochs
         self.partition = parse_partition(partition) if isinstance(partition, str) else partition
         self.partition_mode = partition_mode

@@ -268,9 +268,9 @@ def run_local_federation(
         raise FederatedLearningError(f"'{bundle}' is not a bundle folder (no configs/)")
     if clients < 1 or rounds < 1:
         raise FederatedLearningError("clients and rounds must be at least 1")
-    from bundle.fl.algo import _config_file
+    from bundle.fl.algo import client_config_file
 
-    _config_file(bundle, str((run_config or {}).get("config", "train")))  # no train config: fail before starting
+    client_config_file(bundle, str((run_config or {}).get("config", "train")))  # no train config: fail before starting
     output = Path(output).resolve() if output else bundle.with_name(bundle.name + "-federated")
     temp = None if work_dir is not None else tempfile.TemporaryDirectory(prefix="bundle-fl-")
     work = Path(work_dir if work_dir is not None else temp.name).resolve()  # type: ignore[union-attr]

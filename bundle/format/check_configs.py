@@ -171,7 +171,7 @@ def _missing_ref(ctx: "Context", config: "Config", expanded: Any, examined: _Exa
 
 def _check_string(ctx: "Context", config: "Config", expanded: Any, examined: _Examined, id: str, node: str) -> None:
     if syntax.is_reference(node):
-        if tree.lookup(expanded, node[1:]) is tree._MISSING:
+        if tree.lookup(expanded, node[1:]) is tree.MISSING:
             _missing_ref(ctx, config, expanded, examined, id, node[1:])
         return
     if not syntax.is_expression(node):
@@ -184,7 +184,7 @@ def _check_string(ctx: "Context", config: "Config", expanded: Any, examined: _Ex
         examined.problems.append(ctx.as_problem("configs", err, location=config.where(id), config_id=id))
         return
     for ref in compiled.refs:
-        if tree.lookup(expanded, ref) is tree._MISSING:
+        if tree.lookup(expanded, ref) is tree.MISSING:
             _missing_ref(ctx, config, expanded, examined, id, ref)
     for binding in compiled.imports:
         top = binding.module.split(".")[0]
@@ -205,7 +205,7 @@ def _spec(module: str) -> Any:
 
 def _check_component(ctx: "Context", config: "Config", examined: _Examined, id: str, node: dict) -> None:
     try:
-        config.resolver._check_component(id, node)
+        config.resolver.check_component(id, node)
     except BundleError as err:
         examined.problems.append(ctx.as_problem("configs", err, location=config.where(id), config_id=id))
     target = node[syntax.TARGET_KEY]

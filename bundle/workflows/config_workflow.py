@@ -50,11 +50,7 @@ def as_config_files(config_file: Any) -> list[str]:
 def apply_config_overrides(parser: ConfigParser, pairs: Mapping[str, Any], *, strict: bool, label: str) -> None:
     """Set ``{id: value}`` in a parser's config the way the config engine does (``+id`` merges;
     ``strict``: an id that does not exist is an error), recording ``label`` as where they come from."""
-    from bundle.config.expand import apply_overrides
-
-    # the parser's own sources, so later errors point at the override that set a value
-    apply_overrides(parser.config, dict(pairs), parser._sources, strict=strict, label=label)
-    parser._invalidate()
+    parser.apply_overrides(pairs, strict=strict, label=label)
 
 
 def _check_config_files(files: list[str]) -> None:
@@ -206,7 +202,7 @@ class ConfigWorkflow(BundleWorkflow):
             self._is_initialized = True
             return self._run_expr(self.init_id)
         except BaseException:
-            self._deactivate_scripts()
+            self.deactivate_scripts()
             raise
 
     def run(self) -> list:
@@ -224,7 +220,7 @@ class ConfigWorkflow(BundleWorkflow):
         try:
             return self._run_expr(self.final_id)
         finally:
-            self._deactivate_scripts()
+            self.deactivate_scripts()
 
     def check_run_id(self) -> None:
         """Raise ``MissingIdError`` (with close matches) when the config has no ``run_id``."""
@@ -264,7 +260,9 @@ class ConfigWorkflow(BundleWorkflow):
         if not self._scripts.active:
             self._scripts.activate()
 
-    def _deactivate_scripts(self) -> None:
+    def deactivate_scripts(self) -> None:
+        """Make the bundle's ``scripts/`` package unimportable again (our addition). ``finalize()`` does
+        this; call it when a run failed and ``finalize()`` will not be called, as in MONAI."""
         if self._scripts is not None and self._scripts.active:
             self._scripts.deactivate()
 

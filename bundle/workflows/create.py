@@ -206,7 +206,7 @@ def run_prepared(workflow: Any) -> None:
         workflow.run()
     except BaseException:
         if isinstance(workflow, ConfigWorkflow):
-            workflow._deactivate_scripts()  # finalize() is not run after a failure, as in MONAI
+            workflow.deactivate_scripts()  # finalize() is not run after a failure, as in MONAI
         raise
     workflow.finalize()
 

@@ -12,6 +12,7 @@ import numpy
 import pytest
 import torch
 
+from bundle.config.guard import check_target, safe_globals
 from bundle.config.safety import (
     DEFAULT_SAFE_CALLABLES,
     DEFAULT_SAFE_TARGETS,
@@ -20,10 +21,8 @@ from bundle.config.safety import (
     SafePolicy,
     SafetyProblem,
     check_import,
-    check_target,
     compile_safe,
     import_bindings,
-    safe_globals,
 )
 from bundle.errors import UnsafeConfigError
 
