@@ -38,7 +38,7 @@ def _start(*args):
             with urllib.request.urlopen(url + "/v2/health/ready", timeout=2) as r:
                 if r.status == 200:
                     return proc, url
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, ConnectionError, TimeoutError):  # a busy machine answers slowly: ask again
             time.sleep(0.05)
     proc.kill()
     raise AssertionError("not ready: " + proc.stderr.read())
