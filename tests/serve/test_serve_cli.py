@@ -29,19 +29,23 @@ def _start(*args):
     proc = subprocess.Popen([sys.executable, "-m", "bundle", "serve", str(DIGITS), "--port", "0", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    line = proc.stdout.readline()
-    assert " at http://127.0.0.1:" in line, line + proc.stderr.read()
-    url = line.split(" at ")[1].split()[0]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/v2/health/ready", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
-        except (urllib.error.URLError, ConnectionError, TimeoutError):  # a busy machine answers slowly: ask again
-            time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("not ready: " + proc.stderr.read())
+    try:
+        line = proc.stdout.readline()
+        assert " at http://127.0.0.1:" in line, line + proc.stderr.read()
+        url = line.split(" at ")[1].split()[0]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url + "/v2/health/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return proc, url
+            except (urllib.error.URLError, ConnectionError, TimeoutError):  # a busy machine answers slowly
+                time.sleep(0.05)
+        raise AssertionError("not ready: " + proc.stderr.read())
+    except BaseException:
+        proc.kill()  # never leave a server behind
+        proc.wait()
+        raise
 
 
 def test_serve_process_tritonclient_and_sigterm_drains():
