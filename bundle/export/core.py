@@ -8,52 +8,24 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from bundle.errors import BundleError, ExportError, NetworkBuildError
 from bundle.export.device import check_device, check_precision, require_cuda, tolerance
 from bundle.export.inputs import InputSpec, input_spec
+from bundle.export.job import ExportJob
 from bundle.export.failures import export_failed
 from bundle.export.parity import check_parity
 from bundle.export.registry import COMPANIONS, default_suffix, get_exporter
 from bundle.export.report import ExportReport
 from bundle.export.staging import Staging
 
-__all__ = ["ExportJob", "check_parity", "export_bundle", "export_configs"]
+__all__ = ["check_parity", "export_bundle", "export_configs"]
 
 logger = logging.getLogger(__name__)
 
 FP32_TOLERANCE = 1e-4
-
-
-@dataclass
-class ExportJob:
-    """Everything an exporter needs: the network (eval mode, weights loaded) and how to export it.
-
-    ``network`` stays float32 (the parity reference); exporters take ``device.network_for_export``.
-    """
-
-    network: Any
-    spec: InputSpec
-    example: Any  # the example input tensor (CPU, the spec's dtype)
-    net_id: str
-    config: str
-    metadata: dict
-    extra_files: dict[str, bytes] = field(default_factory=dict)  # name -> JSON bytes (metadata, configs)
-    trace: bool = False
-    exporter: str = "dynamo"
-    opset: int | None = None
-    dynamic_batch: bool = True
-    dynamic_spatial: bool = False
-    converter_kwargs: dict[str, Any] = field(default_factory=dict)
-    external_data: str = "auto"  # ONNX: auto | always | never
-    device: str = "cpu"  # cpu | cuda:N
-    precision: str = "fp32"  # fp32 | fp16
-    converter: str = "torch_tensorrt"  # TensorRT: torch_tensorrt | onnx
-    dynamic_batchsize: tuple[int, int, int] | None = None  # TensorRT: the batch range (min, opt, max)
-    parity_shapes: list[tuple[int, ...]] | None = None  # set by an exporter whose inputs have a fixed range
 
 
 def export_bundle(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from bundle.errors import ExportError, MissingDependencyError, did_you_mean
 
 if TYPE_CHECKING:
-    from bundle.export.core import ExportJob
+    from bundle.export.job import ExportJob
 
 __all__ = ["PRECISIONS", "TOLERANCES", "check_device", "check_precision", "exact_fp32", "example_for_export",
            "network_for_export", "require_cuda", "runtime_input", "tolerance"]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from bundle.errors import ExportError, Location
 
 if TYPE_CHECKING:
-    from bundle.export.core import ExportJob
+    from bundle.export.job import ExportJob
 
 __all__ = ["export_failed"]
 

@@ -14,7 +14,7 @@ from bundle.errors import ExportError, MissingDependencyError, did_you_mean
 from bundle.export.device import example_for_export, network_for_export, runtime_input
 
 if TYPE_CHECKING:
-    from bundle.export.core import ExportJob
+    from bundle.export.job import ExportJob
 
 __all__ = ["EXTERNAL_DATA_MODES", "check_external_data", "data_file_name", "export_onnx", "needs_external_data",
            "proto_tensor_bytes", "read_metadata_props"]

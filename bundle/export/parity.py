@@ -9,7 +9,7 @@ from bundle.export.device import exact_fp32
 from bundle.export.report import ParityCheck, compare_outputs
 
 if TYPE_CHECKING:
-    from bundle.export.core import ExportJob
+    from bundle.export.job import ExportJob
 
 __all__ = ["as_numpy", "check_parity"]
 

@@ -10,7 +10,7 @@ from bundle.errors import BundleError, FormatError, Location
 from bundle.format.report import WARNING, Problem
 
 if TYPE_CHECKING:
-    from bundle.format.verify import Context
+    from bundle.format.context import Context
 
 __all__ = ["check_network", "check_weights_alone", "forward_problems", "pick", "torch_dtype"]
 

@@ -14,7 +14,7 @@ from bundle.export.device import check_precision, require_cuda
 from bundle.export.tensorrt.profile import shape_range
 
 if TYPE_CHECKING:
-    from bundle.export.core import ExportJob
+    from bundle.export.job import ExportJob
 
 __all__ = ["CONVERTERS", "check_converter", "check_requirements", "export_tensorrt"]
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from bundle.errors import ExportError
 
 if TYPE_CHECKING:
-    from bundle.export.core import ExportJob
+    from bundle.export.job import ExportJob
     from bundle.export.tensorrt.profile import ShapeRange
 
 __all__ = ["BUILDER_SETTINGS", "build_engine", "engine_metadata", "export_onnx_tensorrt"]

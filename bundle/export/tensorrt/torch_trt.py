@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from bundle.export.device import network_for_export, runtime_input
 
 if TYPE_CHECKING:
-    from bundle.export.core import ExportJob
+    from bundle.export.job import ExportJob
     from bundle.export.tensorrt.profile import ShapeRange
 
 __all__ = ["compile_settings", "export_torch_tensorrt"]
