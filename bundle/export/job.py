@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bundle.export.inputs import InputSpec
+from bundle.export.options import ExportOptions
 
 __all__ = ["ExportJob"]
 
@@ -24,15 +25,5 @@ class ExportJob:
     config: str
     metadata: dict
     extra_files: dict[str, bytes] = field(default_factory=dict)  # name -> JSON bytes (metadata, configs)
-    trace: bool = False
-    exporter: str = "dynamo"
-    opset: int | None = None
-    dynamic_batch: bool = True
-    dynamic_spatial: bool = False
-    converter_kwargs: dict[str, Any] = field(default_factory=dict)
-    external_data: str = "auto"  # ONNX: auto | always | never
-    device: str = "cpu"  # cpu | cuda:N
-    precision: str = "fp32"  # fp32 | fp16
-    converter: str = "torch_tensorrt"  # TensorRT: torch_tensorrt | onnx
-    dynamic_batchsize: tuple[int, int, int] | None = None  # TensorRT: the batch range (min, opt, max)
+    options: ExportOptions = field(default_factory=ExportOptions)  # with the format's defaults filled in
     parity_shapes: list[tuple[int, ...]] | None = None  # set by an exporter whose inputs have a fixed range
