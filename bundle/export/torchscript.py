@@ -6,6 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from bundle.export.device import example_for_export, network_for_export, runtime_input
+from bundle.export.parity import as_numpy
+
 if TYPE_CHECKING:
     from bundle.export.job import ExportJob
 
@@ -26,8 +29,6 @@ def export_torchscript(job: "ExportJob", path: Path) -> Callable[[Any], list[Any
 
     import torch
 
-    from bundle.export.device import example_for_export, network_for_export, runtime_input
-
     network = network_for_export(job)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated, and chosen on purpose
@@ -39,8 +40,6 @@ def export_torchscript(job: "ExportJob", path: Path) -> Callable[[Any], list[Any
         loaded = torch.jit.load(str(path), map_location=job.options.device)
 
     def run(x: Any) -> list[Any]:
-        from bundle.export.parity import as_numpy
-
         with torch.no_grad():
             return as_numpy(loaded(runtime_input(x, job)))
 

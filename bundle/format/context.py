@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bundle.config.loader import positions_of
+from bundle.config.locator import ComponentLocator
 from bundle.errors import BundleError, Location
 from bundle.format.report import ERROR, Problem, VerifyReport, relative_location
 
@@ -30,8 +32,6 @@ class Context:
     @property
     def locator(self) -> Any:
         if self._locator is None:
-            from bundle.config.locator import ComponentLocator
-
             self._locator = ComponentLocator()
         return self._locator
 
@@ -55,8 +55,6 @@ class Context:
 
     def metadata_location(self, *path: str) -> Location:
         """Where a key path of the metadata is written (the closest enclosing key when it is not)."""
-        from bundle.config.loader import positions_of
-
         file = str(self.bundle.metadata_path)
         positions = positions_of(file, self.metadata_text) if self.metadata_text else {}
         for n in range(len(path), -1, -1):

@@ -20,9 +20,16 @@ import re
 from pathlib import Path
 from typing import Any
 
+from bundle.config.loader import load_file_and_text
 from bundle.errors import BundleError, FormatError, Location
+from bundle.format import check_configs as configs_checks
+from bundle.format import check_network as network_checks
+from bundle.format.apps import run_app_checks
+from bundle.format.bundle import METADATA, Bundle
 from bundle.format.context import Context
+from bundle.format.large_files import FETCH_HINT, read_large_files
 from bundle.format.report import CHECKS, WARNING, Problem, VerifyReport
+from bundle.format.schemas import iter_described, schema_for_url, validation_errors
 
 __all__ = ["verify_bundle"]
 
@@ -73,8 +80,6 @@ def verify_bundle(
         The report; ``report.ok`` is False when there is any error. It never raises for a problem
         of the bundle (``report.raise_for_problems()`` does).
     """
-    from bundle.format.bundle import METADATA, Bundle
-
     root = Path(path).expanduser().resolve()
     report = VerifyReport(root)
     try:
@@ -86,7 +91,6 @@ def verify_bundle(
         for check in CHECKS[1:]:
             report.skipped[check] = f"{METADATA} is missing" if root.is_dir() else "no bundle folder"
         return report
-    from bundle.format import check_configs as configs_checks
 
     ctx = Context(bundle, report)
     plain_checks = {
@@ -106,8 +110,6 @@ def verify_bundle(
     if not weights:
         report.skipped["weights"] = "not requested"
     if net or weights:
-        from bundle.format import check_network as network_checks
-
         report.checked += [c for c, on in (("network", net), ("weights", weights)) if on]
         if net:  # builds the network once for both checks
             network_checks.check_network(ctx, net_id=net_id, config=config, device=device, p=p, n=n, any=any,
@@ -115,8 +117,6 @@ def verify_bundle(
         else:
             network_checks.check_weights_alone(ctx, weights_name=weights_name)
     if apps:
-        from bundle.format.apps import run_app_checks
-
         run_app_checks(ctx, apps)
     return report
 
@@ -145,9 +145,6 @@ def _check_layout(root: Path, report: VerifyReport, ctx: Context | None = None) 
 
 
 def _check_metadata(ctx: Context) -> None:
-    from bundle.config.loader import load_file_and_text
-    from bundle.format.schemas import iter_described, schema_for_url, validation_errors
-
     path = ctx.bundle.metadata_path
     try:
         data, text = load_file_and_text(path)
@@ -207,8 +204,6 @@ def _check_license(ctx: Context) -> None:
 
 
 def _check_large_files(ctx: Context) -> None:
-    from bundle.format.large_files import FETCH_HINT, read_large_files
-
     errors: list[BundleError] = []
     ctx.large_files = read_large_files(ctx.bundle.root, collect=errors)
     for err in errors:

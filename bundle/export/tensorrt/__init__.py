@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any, Callable
 from bundle.errors import ExportError, MissingDependencyError
 from bundle.export.device import require_cuda
 from bundle.export.options import check_converter
+from bundle.export.tensorrt.onnx_trt import export_onnx_tensorrt
 from bundle.export.tensorrt.profile import shape_range
+from bundle.export.tensorrt.torch_trt import export_torch_tensorrt
 
 if TYPE_CHECKING:
     from bundle.export.job import ExportJob
@@ -66,9 +68,5 @@ def export_tensorrt(job: "ExportJob", path: Path) -> Callable[[Any], list[Any]]:
     shapes = shape_range(job.spec, job.options.dynamic_batchsize, dynamic_spatial=job.options.dynamic_spatial)
     job.parity_shapes = shapes.parity_shapes()
     if converter == "torch_tensorrt":
-        from bundle.export.tensorrt.torch_trt import export_torch_tensorrt
-
         return export_torch_tensorrt(job, Path(path), shapes)
-    from bundle.export.tensorrt.onnx_trt import export_onnx_tensorrt
-
     return export_onnx_tensorrt(job, Path(path), shapes)

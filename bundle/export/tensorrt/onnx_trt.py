@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from bundle.errors import ExportError
+from bundle.export.onnx import export_onnx
+from bundle.export.tensorrt.engine import TensorRTEngine, trt_logger
 
 if TYPE_CHECKING:
     from bundle.export.job import ExportJob
@@ -37,9 +39,6 @@ def export_onnx_tensorrt(job: "ExportJob", path: Path, shapes: "ShapeRange") -> 
         ExportError: TensorRT's parser rejects the ONNX model or the builder builds no engine
             (TensorRT's own error messages quoted).
     """
-    from bundle.export.onnx import export_onnx
-    from bundle.export.tensorrt.engine import TensorRTEngine
-
     settings = {k: v for k, v in job.options.converter_kwargs.items() if k in BUILDER_SETTINGS}
     onnx_kwargs = {k: v for k, v in job.options.converter_kwargs.items() if k not in BUILDER_SETTINGS}
     # The batch axis is always dynamic in the ONNX model: the engine's profile sets its range.
@@ -77,8 +76,6 @@ def build_engine(onnx_path: Path, shapes: "ShapeRange", input_name: str, precisi
         ExportError: the parser rejects the model, a setting is unknown, or no engine is built.
     """
     import tensorrt as trt
-
-    from bundle.export.tensorrt.engine import trt_logger
 
     unknown = sorted(set(settings or {}) - set(BUILDER_SETTINGS))
     if unknown:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from bundle.export.device import network_for_export, runtime_input
+from bundle.export.parity import as_numpy
 
 if TYPE_CHECKING:
     from bundle.export.job import ExportJob
@@ -55,8 +56,6 @@ def export_torch_tensorrt(job: "ExportJob", path: Path, shapes: "ShapeRange") ->
     """
     import torch
     import torch_tensorrt
-
-    from bundle.export.parity import as_numpy
 
     device = torch.device(job.options.device)
     network = network_for_export(job)
