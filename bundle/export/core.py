@@ -25,6 +25,8 @@ from bundle.export.report import ExportReport
 from bundle.export.staging import Staging
 from bundle.export.tensorrt import check_requirements
 from bundle.format.bundle import Bundle
+from bundle.format.network import build_network
+from bundle.trust import resolve_trusted
 
 __all__ = ["check_parity", "export_bundle", "export_configs"]
 
@@ -158,9 +160,6 @@ def _network(files: list[Path], meta_file: Any, root: Path, net_id: str, overrid
              checkpoint: str | os.PathLike, key: str | None) -> Any:
     """The network to export, through the one builder (``bundle.format.network``); what it finds wrong is an
     ``ExportError`` here, the exporters' error."""
-    from bundle.format.network import build_network
-    from bundle.trust import resolve_trusted
-
     try:
         return build_network(files, root=root, meta=meta_file, net_id=net_id, overrides=overrides,
                              trusted=resolve_trusted(None, root), weights=checkpoint, key=key)
