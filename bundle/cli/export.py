@@ -17,7 +17,7 @@ def export(
     trace: bool = False,
     dynamic_spatial: bool = False,
     opset: int | None = None,
-    exporter: str = "dynamo",
+    exporter: str | None = None,
     no_verify: bool = False,
     atol: float | None = None,
     rtol: float | None = None,
@@ -50,9 +50,11 @@ def export(
         ckpt: the weights file (default models/model.pt), loaded with weights_only=True.
         key_in_ckpt: the key of the state dict in a nested checkpoint.
         trace: TorchScript by torch.jit.trace instead of torch.jit.script.
-        dynamic_spatial: ONNX: spatial axes dynamic too (the batch axis always is).
+        dynamic_spatial: ONNX: spatial axes dynamic too (the batch axis always is); triton: default
+            whether spatial_shape leaves a size open.
         opset: the ONNX opset.
-        exporter: the ONNX exporter: dynamo (default) or torchscript.
+        exporter: the ONNX exporter: dynamo (default; triton: torchscript when spatial sizes are open)
+            or torchscript.
         no_verify: skip the parity check against eager PyTorch.
         atol: absolute tolerance of the parity check (default 1e-4 for fp32, 1e-2 for fp16).
         rtol: relative tolerance of the parity check (same defaults).
@@ -65,22 +67,22 @@ def export(
         max_batch_size: triton: the model's max_batch_size (dynamic batching when over 1).
         filepath: triton: the model repository folder (same as --output; default BUNDLE/models/triton).
     """
+    from bundle.export.options import ExportOptions
+
+    options = ExportOptions(key_in_ckpt=key_in_ckpt, trace=trace, exporter=exporter, opset=opset,
+                            dynamic_spatial=dynamic_spatial or None, verify=not no_verify, atol=atol, rtol=rtol,
+                            external_data=external_data, device=device, precision=precision, converter=converter,
+                            dynamic_batchsize=dynamic_batchsize)
     if format == "triton":
         from bundle.export.triton import export_triton
 
         report = export_triton(bundle_dir, output or filepath, backend=backend, max_batch_size=int(max_batch_size),
-                               config=config, net_id=net_id, checkpoint=ckpt, key_in_ckpt=key_in_ckpt, trace=trace,
-                               exporter=None if exporter == "dynamo" else exporter, opset=opset, verify=not no_verify, atol=atol, rtol=rtol,
-                               device=device, overrides=overrides)
-        print(report.format_text())
-        return 0
-    from bundle.export import export_bundle
+                               config=config, net_id=net_id, checkpoint=ckpt, overrides=overrides, options=options)
+    else:
+        from bundle.export import export_bundle
 
-    report = export_bundle(bundle_dir, format=format, output=output, config=config, net_id=net_id, checkpoint=ckpt,
-                           key_in_ckpt=key_in_ckpt, trace=trace, exporter=exporter, opset=opset,
-                           dynamic_spatial=dynamic_spatial, verify=not no_verify, atol=atol, rtol=rtol,
-                           external_data=external_data, device=device, precision=precision, converter=converter,
-                           dynamic_batchsize=dynamic_batchsize, overrides=overrides)
+        report = export_bundle(bundle_dir, format=format, output=output, config=config, net_id=net_id,
+                               checkpoint=ckpt, overrides=overrides, options=options)
     print(report.format_text())
     return 0
 

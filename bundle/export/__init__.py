@@ -11,10 +11,11 @@ Example:
 
 from __future__ import annotations
 
+from bundle.export.options import ExportOptions
 from bundle.export.registry import EXPORTERS, get_exporter
 
-__all__ = ["EXPORTERS", "ExportReport", "ckpt_export", "export_bundle", "export_configs", "get_exporter",
-           "onnx_export", "trt_export"]
+__all__ = ["EXPORTERS", "ExportOptions", "ExportReport", "ckpt_export", "export_bundle", "export_configs",
+           "get_exporter", "onnx_export", "trt_export"]
 
 _LAZY = {
     "ExportReport": "bundle.export.report",

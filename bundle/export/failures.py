@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from bundle.errors import ExportError, Location
 
 if TYPE_CHECKING:
-    from bundle.export.core import ExportJob
+    from bundle.export.job import ExportJob
 
 __all__ = ["export_failed"]
 
@@ -30,21 +30,21 @@ def export_failed(err: Exception, job: "ExportJob", format: str) -> ExportError:
     if summary:
         kind, detail = (summary.group(1) or kind).rsplit(".", 1)[-1], summary.group(2).strip()
     op = _QUOTED_OPERATOR.search(text) or _OPERATOR.search(text)
-    how = {"torchscript": "torch.jit.trace" if job.trace else "torch.jit.script",
-           "onnx": f"torch.onnx.export ({job.exporter} exporter)",
-           "tensorrt": "torch_tensorrt.compile" if job.converter == "torch_tensorrt" else
-           f"TensorRT's ONNX parser (after torch.onnx.export, {job.exporter} exporter)"}.get(format, format)
+    how = {"torchscript": "torch.jit.trace" if job.options.trace else "torch.jit.script",
+           "onnx": f"torch.onnx.export ({job.options.exporter} exporter)",
+           "tensorrt": "torch_tensorrt.compile" if job.options.converter == "torch_tensorrt" else
+           f"TensorRT's ONNX parser (after torch.onnx.export, {job.options.exporter} exporter)"}.get(format, format)
     what = f" at the operator '{op.group(1)}'" if op else ""
     source = _SOURCE.search(text)  # TorchScript names the line of the network's code it cannot compile
     location = Location(source.group(1), int(source.group(2))) if source else None
     if format == "onnx":
-        other = "torchscript" if job.exporter == "dynamo" else "dynamo"
-        hint = f"try --exporter {other}" + (", or without --dynamic_spatial" if job.dynamic_spatial else "")
+        other = "torchscript" if job.options.exporter == "dynamo" else "dynamo"
+        hint = f"try --exporter {other}" + (", or without --dynamic_spatial" if job.options.dynamic_spatial else "")
     elif format == "tensorrt":
-        other = "onnx" if job.converter == "torch_tensorrt" else "torch_tensorrt"
-        hint = f"try --converter {other}" + (", or without --dynamic_spatial" if job.dynamic_spatial else "")
+        other = "onnx" if job.options.converter == "torch_tensorrt" else "torch_tensorrt"
+        hint = f"try --converter {other}" + (", or without --dynamic_spatial" if job.options.dynamic_spatial else "")
     else:
-        hint = "try " + ("without --trace (torch.jit.script)" if job.trace else "--trace (torch.jit.trace)")
+        hint = "try " + ("without --trace (torch.jit.script)" if job.options.trace else "--trace (torch.jit.trace)")
     hint += "; otherwise the network's forward needs rewriting without the construct that fails"
     return ExportError(f"{how} cannot export '{job.net_id}' of config '{job.config}'{what}: {kind}: {detail}",
                        location=location, config_id=job.net_id, hint=hint)

@@ -7,19 +7,20 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from bundle.errors import FormatError
-from bundle.export.core import FP32_TOLERANCE, export_configs
+from bundle.errors import ExportError, FormatError
+from bundle.export.core import export_configs
+from bundle.export.options import TOLERANCES, ExportOptions
 from bundle.export.registry import default_suffix
 from bundle.export.report import ExportReport
+from bundle.format.monai_verify import _files, _merged_args
 
 __all__ = ["ckpt_export", "onnx_export", "trt_export"]
 
 PathLike = str | os.PathLike
+FP32_TOLERANCE = TOLERANCES["fp32"]
 
 
 def _arguments(args_file: Any, given: dict) -> dict:
-    from bundle.format.monai_verify import _merged_args
-
     return _merged_args(args_file, **given)
 
 
@@ -171,47 +172,46 @@ def trt_export(
     return _export("tensorrt", args, verify=verify, atol=atol, rtol=rtol)
 
 
-def _trt_options(args: dict) -> dict[str, Any]:
-    """export_configs' TensorRT options from MONAI's trt_export arguments (popped from ``args``)."""
-    from bundle.errors import ExportError
-
-    inputs = list(args.pop("onnx_input_names", None) or [])
-    if len(inputs) > 1:
-        raise ExportError(f"onnx_input_names names {len(inputs)} inputs; bundle exports networks of one input",
-                          hint="give one name, e.g. --onnx_input_names \"['image']\"")
-    outputs = list(args.pop("onnx_output_names", None) or []) or None
-    device = args.pop("device", None)
-    use_onnx = bool(args.pop("use_onnx", None))
-    return {"precision": args.pop("precision", None) or "fp32", "device": 0 if device is None else device,
-            "converter": "onnx" if use_onnx else "torch_tensorrt",
-            "dynamic_batchsize": args.pop("dynamic_batchsize", None),
-            "io_names": (inputs[0] if inputs else None, outputs)}
-
-
 def _export(format: str, args: dict, *, verify: bool, atol: float | None, rtol: float | None) -> ExportReport:
-    from bundle.format.monai_verify import _files
-
+    """Export with MONAI's arguments (``args``, popped as they are read: what is left are config overrides)."""
     configs = _files(args.pop("config_file", None), "config file", "config_file")
     root = Path(args.pop("bundle_root", None) or os.getcwd())
     net_id = args.pop("net_id", None) or "network_def"
-    trt = _trt_options(args) if format == "tensorrt" else {}
-    suffix = default_suffix(format, trt.get("converter", "torch_tensorrt"))
+    options = _options(format, args, verify=verify, atol=atol, rtol=rtol)
+    suffix = default_suffix(format, options.converter)
     filepath = Path(args.pop("filepath", None) or root / "models" / f"model{suffix}")
     if not filepath.suffix:
         filepath = filepath.with_suffix(suffix)
     ckpt = args.pop("ckpt_file", None) or root / "models" / "model.pt"
     meta = _meta(args.pop("meta_file", None)) or root / "configs" / "metadata.json"
-    converter = dict(args.pop("converter_kwargs", None) or {})
-    use_trace = bool(args.pop("use_trace", None))
-    options: dict[str, Any] = {"trace": use_trace} if format == "torchscript" else {
-        "exporter": "torchscript" if use_trace or converter.pop("dynamo", True) is False else "dynamo",
-        "opset": converter.pop("opset_version", None),
-        "dynamic_spatial": bool(converter.pop("dynamic_spatial", False)),
-        **trt,
-    }
-    key = args.pop("key_in_ckpt", None) or None
-    input_shape = args.pop("input_shape", None) or None
     overrides = args  # what is left are config overrides; bundle_root is set when the config has one
     return export_configs(configs, meta_file=meta, format=format, output=filepath, checkpoint=ckpt, net_id=net_id,
-                          bundle_root=root, key_in_ckpt=key, input_shape=input_shape, verify=verify, atol=atol,
-                          rtol=rtol, overrides=overrides or None, converter_kwargs=converter, **options)
+                          bundle_root=root, overrides=overrides or None, options=options)
+
+
+def _options(format: str, args: dict, *, verify: bool, atol: float | None, rtol: float | None) -> ExportOptions:
+    """``ExportOptions`` from MONAI's names (popped from ``args``): ``use_trace``, ``converter_kwargs``'s
+    ``opset_version``/``dynamo``/``dynamic_spatial``, and trt_export's ``precision``, ``device``, ``use_onnx``,
+    ``dynamic_batchsize`` and ``onnx_input_names``/``onnx_output_names``."""
+    converter_kwargs = dict(args.pop("converter_kwargs", None) or {})
+    use_trace = bool(args.pop("use_trace", None))
+    values: dict[str, Any] = {"key_in_ckpt": args.pop("key_in_ckpt", None) or None,
+                              "input_shape": args.pop("input_shape", None) or None,
+                              "verify": verify, "atol": atol, "rtol": rtol}
+    if format == "torchscript":
+        values["trace"] = use_trace
+    else:
+        values.update(exporter="torchscript" if use_trace or converter_kwargs.pop("dynamo", True) is False else "dynamo",
+                      opset=converter_kwargs.pop("opset_version", None),
+                      dynamic_spatial=bool(converter_kwargs.pop("dynamic_spatial", False)))
+    if format == "tensorrt":
+        inputs = list(args.pop("onnx_input_names", None) or [])
+        if len(inputs) > 1:
+            raise ExportError(f"onnx_input_names names {len(inputs)} inputs; bundle exports networks of one input",
+                              hint="give one name, e.g. --onnx_input_names \"['image']\"")
+        device = args.pop("device", None)
+        values.update(precision=args.pop("precision", None) or "fp32", device=0 if device is None else device,
+                      converter="onnx" if args.pop("use_onnx", None) else "torch_tensorrt",
+                      dynamic_batchsize=args.pop("dynamic_batchsize", None), input_name=inputs[0] if inputs else None,
+                      output_names=list(args.pop("onnx_output_names", None) or []) or None)
+    return ExportOptions(converter_kwargs=converter_kwargs, **values)

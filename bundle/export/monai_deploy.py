@@ -22,7 +22,11 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
+from bundle.atomic import write_atomic
+from bundle.config.loader import load_file
 from bundle.errors import ExportError
+from bundle.export.core import export_bundle
+from bundle.format.bundle import Bundle
 
 __all__ = ["monai_inference_config", "package_monai_deploy"]
 
@@ -185,11 +189,6 @@ def package_monai_deploy(bundle_dir: str | os.PathLike, output: str | os.PathLik
             postprocessing with no MONAI form; nothing is left at ``output`` then.
     """
     import torch
-
-    from bundle.atomic import write_atomic
-    from bundle.config.loader import load_file
-    from bundle.export.core import export_bundle
-    from bundle.format.bundle import Bundle
 
     bundle = Bundle(bundle_dir)
     cfg_path = bundle.config_path(config)

@@ -10,18 +10,18 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from bundle.errors import ExportError, MissingDependencyError, did_you_mean
+from bundle.errors import ExportError, MissingDependencyError
 from bundle.export.device import example_for_export, network_for_export, runtime_input
+from bundle.export.options import check_external_data
 
 if TYPE_CHECKING:
-    from bundle.export.core import ExportJob
+    from bundle.export.job import ExportJob
 
-__all__ = ["EXTERNAL_DATA_MODES", "check_external_data", "data_file_name", "export_onnx", "needs_external_data",
+__all__ = ["data_file_name", "export_onnx", "needs_external_data",
            "proto_tensor_bytes", "read_metadata_props"]
 
 logger = logging.getLogger(__name__)
 
-EXTERNAL_DATA_MODES = ("auto", "always", "never")
 PROTOBUF_LIMIT = 2**31 - 1  # a serialized protobuf message cannot be larger
 # Room for what surrounds the tensors (nodes, names, shapes, metadata) and for small constants
 # the byte count leaves out; a model's graph is far smaller than this.
@@ -37,19 +37,6 @@ def _require(package: str, purpose: str) -> Any:
         return importlib.import_module(package)
     except ImportError:
         raise MissingDependencyError(package, extra="onnx", purpose=purpose) from None
-
-
-def check_external_data(mode: Any) -> str:
-    """``mode`` as one of ``auto``, ``always``, ``never``.
-
-    Raises:
-        ExportError: it is none of them.
-    """
-    text = str(mode).strip().lower()
-    if text not in EXTERNAL_DATA_MODES:
-        raise ExportError(f"unknown external_data mode '{mode}'",
-                          hint=did_you_mean(text, EXTERNAL_DATA_MODES) or "use 'auto' (default), 'always' or 'never'")
-    return text
 
 
 def needs_external_data(mode: str, tensor_bytes: int, *, limit: int = EXTERNAL_DATA_LIMIT) -> bool:
@@ -114,18 +101,18 @@ def _program_tensor_bytes(program: Any) -> int:
 def _props(job: "ExportJob") -> dict[str, str]:
     return {"name": str(job.metadata.get("name", "")), "version": str(job.metadata.get("version", "")),
             "network_data_format": json.dumps(job.metadata.get("network_data_format", {})),
-            "net_id": job.net_id, "config": job.config, "precision": job.precision}
+            "net_id": job.net_id, "config": job.config, "precision": job.options.precision}
 
 
 def export_onnx(job: "ExportJob", path: Path) -> Callable[[Any], list[Any]]:
     """Export the network to ONNX at ``path``, check it, and add the bundle's metadata.
 
-    With ``job.external_data`` ``always``, or ``auto`` and a model over 2 GB, the weights go in
+    With ``job.options.external_data`` ``always``, or ``auto`` and a model over 2 GB, the weights go in
     ``path.name + ".data"`` in the same folder, the name recorded inside the model: ``path`` must
     therefore carry its final name (``export_configs`` writes it in a temporary folder).
 
     Returns:
-        A function running ``path`` in onnxruntime on ``job.device``: input tensor -> numpy outputs.
+        A function running ``path`` in onnxruntime on ``job.options.device``: input tensor -> numpy outputs.
 
     Raises:
         MissingDependencyError: onnx (or onnxscript, for the dynamo exporter) is not installed;
@@ -135,7 +122,7 @@ def export_onnx(job: "ExportJob", path: Path) -> Callable[[Any], list[Any]]:
     onnx = _require("onnx", "ONNX export")
     path = Path(path)
     (path.parent / data_file_name(path)).unlink(missing_ok=True)  # onnx appends to an existing data file
-    if job.exporter == "dynamo":
+    if job.options.exporter == "dynamo":
         _require("onnxscript", "the dynamo-based ONNX exporter")
         _export_dynamo(job, path, onnx)
     else:
@@ -153,24 +140,24 @@ def _export_dynamo(job: "ExportJob", path: Path, onnx: Any) -> None:
     import torch
 
     kwargs: dict[str, Any] = {"input_names": [job.spec.name], "output_names": list(job.spec.output_names)}
-    if job.opset is not None:
-        kwargs["opset_version"] = int(job.opset)
+    if job.options.opset is not None:
+        kwargs["opset_version"] = int(job.options.opset)
     axes: dict[int, Any] = {}
-    if job.dynamic_batch:
+    if job.options.dynamic_batch:
         axes[0] = torch.export.Dim("batch", min=1)
-    if job.dynamic_spatial:
+    if job.options.dynamic_spatial:
         axes.update({a: torch.export.Dim.AUTO for a in _axes(job)})
     if axes:
         kwargs["dynamic_shapes"] = (axes,)
     kwargs["verbose"] = False  # the dynamo exporter otherwise prints its progress
-    kwargs.update(job.converter_kwargs)
+    kwargs.update(job.options.converter_kwargs)
     # No file given: torch returns the ONNXProgram, whose model holds the weights as torch tensors
     # (no protobuf yet), so nothing fails on size before the save below.
     program = torch.onnx.export(network_for_export(job), (example_for_export(job),), dynamo=True, **kwargs)
     program.model.metadata_props.clear()
     program.model.metadata_props.update(_props(job))
     size = _program_tensor_bytes(program)
-    if needs_external_data(job.external_data, size, limit=EXTERNAL_DATA_LIMIT):
+    if needs_external_data(job.options.external_data, size, limit=EXTERNAL_DATA_LIMIT):
         logger.info("%s: %.1f MiB of tensors go in %s", path.name, size / 2**20, data_file_name(path))
         # Streams each weight into path.name + ".data" (the name recorded in the model) without
         # building the whole ModelProto in memory.
@@ -186,14 +173,14 @@ def _export_torchscript_based(job: "ExportJob", path: Path, onnx: Any) -> None:
 
     in_name, out_names = job.spec.name, list(job.spec.output_names)
     kwargs: dict[str, Any] = {"input_names": [in_name], "output_names": out_names}
-    if job.opset is not None:
-        kwargs["opset_version"] = int(job.opset)
-    axes_names: dict[int, str] = {0: "batch"} if job.dynamic_batch else {}
-    if job.dynamic_spatial:
+    if job.options.opset is not None:
+        kwargs["opset_version"] = int(job.options.opset)
+    axes_names: dict[int, str] = {0: "batch"} if job.options.dynamic_batch else {}
+    if job.options.dynamic_spatial:
         axes_names.update({a: f"dim_{a}" for a in _axes(job)})
     if axes_names:
-        kwargs["dynamic_axes"] = {in_name: axes_names, **{o: {0: "batch"} for o in out_names if job.dynamic_batch}}
-    kwargs.update(job.converter_kwargs)
+        kwargs["dynamic_axes"] = {in_name: axes_names, **{o: {0: "batch"} for o in out_names if job.options.dynamic_batch}}
+    kwargs.update(job.options.converter_kwargs)
     # Over 2 GB this exporter writes one file per tensor beside its output: a folder of its own
     # keeps them away from path's, and goes with them.
     with tempfile.TemporaryDirectory(prefix=".onnx-export.", dir=path.parent) as raw_dir:
@@ -206,7 +193,7 @@ def _export_torchscript_based(job: "ExportJob", path: Path, onnx: Any) -> None:
     for key, value in _props(job).items():
         model.metadata_props.add(key=key, value=value)
     size = proto_tensor_bytes(model)
-    if needs_external_data(job.external_data, size, limit=EXTERNAL_DATA_LIMIT):
+    if needs_external_data(job.options.external_data, size, limit=EXTERNAL_DATA_LIMIT):
         logger.info("%s: %.1f MiB of tensors go in %s", path.name, size / 2**20, data_file_name(path))
         onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
                         location=data_file_name(path), size_threshold=SIZE_THRESHOLD, convert_attribute=False)
@@ -219,7 +206,7 @@ def _runner(job: "ExportJob", path: Path) -> Callable[[Any], list[Any]]:
 
     def run(x: Any) -> list[Any]:
         if not sessions:
-            sessions.append(_session(path, job.device))
+            sessions.append(_session(path, job.options.device))
         session = sessions[0]
         feed = runtime_input(x, job).detach().cpu().numpy()
         return list(session.run(None, {session.get_inputs()[0].name: feed}))

@@ -9,7 +9,7 @@ from bundle.export.device import exact_fp32
 from bundle.export.report import ParityCheck, compare_outputs
 
 if TYPE_CHECKING:
-    from bundle.export.core import ExportJob
+    from bundle.export.job import ExportJob
 
 __all__ = ["as_numpy", "check_parity"]
 
@@ -17,7 +17,7 @@ __all__ = ["as_numpy", "check_parity"]
 def check_parity(job: "ExportJob", runner: Callable, *, atol: float, rtol: float) -> list[ParityCheck]:
     """Run the export and eager PyTorch on every parity shape; compare every output.
 
-    The reference is the float32 network on ``job.device`` (in exact float32 on CUDA, TF32 off),
+    The reference is the float32 network on ``job.options.device`` (in exact float32 on CUDA, TF32 off),
     whatever the export's precision: an fp16 export is measured against full precision.
     The shapes are ``job.parity_shapes`` when the exporter set them (TensorRT: its profile's
     smallest, usual and largest shapes), else those the input spec gives for the dynamic axes.
@@ -36,14 +36,14 @@ def check_parity(job: "ExportJob", runner: Callable, *, atol: float, rtol: float
     import torch
 
     checks = []
-    shapes = job.parity_shapes or job.spec.parity_shapes(dynamic_batch=job.dynamic_batch,
-                                                         dynamic_spatial=job.dynamic_spatial)
-    network = job.network.to(job.device)
-    with exact_fp32(job.device):
+    shapes = job.parity_shapes or job.spec.parity_shapes(dynamic_batch=job.options.dynamic_batch,
+                                                         dynamic_spatial=job.options.dynamic_spatial)
+    network = job.network.to(job.options.device)
+    with exact_fp32(job.options.device):
         for i, shape in enumerate(shapes):
             x = job.spec.tensor(shape, seed=i + 1)
             with torch.no_grad():
-                expected = as_numpy(network(x.to(job.device)))
+                expected = as_numpy(network(x.to(job.options.device)))
             check = ParityCheck(tuple(shape))
             try:
                 got = runner(x)

@@ -15,14 +15,21 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from bundle.atomic import write_atomic
 from bundle.errors import ExportError, did_you_mean
+from bundle.export.core import export_bundle
+from bundle.export.onnx import export_onnx
+from bundle.export.options import ExportOptions
+from bundle.export.report import ExportReport
+from bundle.export.torchscript import export_torchscript
+from bundle.format.bundle import Bundle
 
 __all__ = ["BACKENDS", "export_triton", "export_triton_model", "model_config"]
 
@@ -35,11 +42,7 @@ _TYPES = {"float32": "TYPE_FP32", "float64": "TYPE_FP64", "float16": "TYPE_FP16"
 def export_triton_model(job: Any, path: Path) -> Callable[[Any], list[Any]]:
     """The registry's ``triton`` exporter: the model file Triton loads, ONNX for ``.onnx``, TorchScript otherwise."""
     if path.suffix == ".onnx":
-        from bundle.export.onnx import export_onnx
-
         return export_onnx(job, path)
-    from bundle.export.torchscript import export_torchscript
-
     return export_torchscript(job, path)
 
 
@@ -93,7 +96,9 @@ def model_config(name: str, metadata: Mapping[str, Any], *, backend: str = "onnx
 
 def export_triton(bundle_dir: str | os.PathLike, repository: str | os.PathLike | None = None, *,
                   backend: str = "onnx", name: str | None = None, max_batch_size: int = 8,
-                  max_queue_delay_us: int = 5000, **options: Any) -> Any:
+                  max_queue_delay_us: int = 5000, config: str = "inference", net_id: str = "network_def",
+                  checkpoint: str | os.PathLike | None = None, overrides: Mapping[str, Any] | None = None,
+                  options: ExportOptions | None = None, **option_values: Any) -> ExportReport:
     """Write (or replace) the model ``name`` in the Triton model repository ``repository``.
 
     Args:
@@ -103,38 +108,44 @@ def export_triton(bundle_dir: str | os.PathLike, repository: str | os.PathLike |
         name: the model's name in Triton (default: the bundle folder's name).
         max_batch_size: Triton's ``max_batch_size`` (0: no batching; inputs then carry the batch dim).
         max_queue_delay_us: dynamic batching's queue delay.
-        options: passed to ``export_bundle`` (``config``, ``net_id``, ``checkpoint``, ``atol``, ...);
-            ``dynamic_spatial`` defaults to whether ``spatial_shape`` leaves a size open, ``exporter``
-            to ``torchscript`` then (the dynamo exporter cannot keep ConvTranspose's sizes open), else ``dynamo``.
+        config, net_id, checkpoint, overrides: as ``export_bundle``.
+        options: how to export and check (``ExportOptions``); ``dynamic_spatial`` left None follows
+            whether ``spatial_shape`` leaves a size open, ``exporter`` left None is then ``torchscript``
+            (the dynamo exporter cannot keep ConvTranspose's sizes open), else ``dynamo``.
+        option_values: ``ExportOptions`` fields as keyword arguments, replacing those of ``options``.
 
     Returns:
         The ``ExportReport`` of the model file; its ``files`` list the model file and config.pbtxt.
 
     Raises:
-        ExportError: as ``export_bundle``, and for an unknown backend or a metadata Triton cannot describe.
+        ExportError: as ``export_bundle``, and for an unknown backend, a precision other than fp32
+            (config.pbtxt gives the metadata's types), or a metadata Triton cannot describe.
     """
-    from bundle.atomic import write_atomic
-    from bundle.export.core import export_bundle
-    from bundle.format.bundle import Bundle
-
     if backend not in BACKENDS:
         raise ExportError(f"unknown Triton backend '{backend}'",
                           hint=did_you_mean(backend, BACKENDS) or f"use one of {', '.join(BACKENDS)}")
+    options = ExportOptions.of(options, **option_values)
+    if options.precision != "fp32":
+        raise ExportError(f"a Triton model is exported in fp32, not {options.precision}: config.pbtxt declares the "
+                          "types network_data_format gives", hint="leave precision out (fp32)")
     bundle = Bundle(bundle_dir)
     name = name or bundle.name
     repo = Path(repository) if repository is not None else bundle.root / "models" / "triton"
     config_text = model_config(name, bundle.metadata, backend=backend, max_batch_size=max_batch_size,
                                max_queue_delay_us=max_queue_delay_us)  # its errors before any export work
     spatial = (next(iter(bundle.metadata["network_data_format"]["inputs"].values())).get("spatial_shape") or [])
-    options.setdefault("dynamic_spatial", any(not isinstance(s, int) for s in spatial))
-    if options.get("exporter") is None:  # the dynamo exporter cannot give ConvTranspose open spatial sizes
-        options["exporter"] = "torchscript" if options["dynamic_spatial"] and backend == "onnx" else "dynamo"
+    if options.dynamic_spatial is None:
+        options = replace(options, dynamic_spatial=any(not isinstance(s, int) for s in spatial))
+    if options.exporter is None:  # the dynamo exporter cannot give ConvTranspose open spatial sizes
+        options = replace(options, exporter="torchscript" if options.dynamic_spatial and backend == "onnx" else "dynamo")
     repo.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=repo))
     try:
         model_dir = work / name
         (model_dir / "1").mkdir(parents=True)
-        report = export_bundle(bundle.root, format="triton", output=model_dir / "1" / BACKENDS[backend][0], **options)
+        report = export_bundle(bundle.root, format="triton", output=model_dir / "1" / BACKENDS[backend][0],
+                               config=config, net_id=net_id, checkpoint=checkpoint, overrides=overrides,
+                               options=options)
         write_atomic(model_dir / "config.pbtxt", config_text)
         target = repo / name
         if target.exists():

@@ -25,12 +25,15 @@ import os
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Mapping
 
-from bundle.errors import FormatError, Location
+from bundle.errors import BundleFileNotFoundError, FormatError, Location, NetworkBuildError, close_matches, did_you_mean
+from bundle.format.large_files import FETCH_HINT, LargeFile, read_large_files
+from bundle.format.network import build_network
+from bundle.format.scripts import BundleScripts
+from bundle.format.weights import load_state_dict
+from bundle.trust import resolve_trusted
 
 if TYPE_CHECKING:
     from bundle.config.engine import Config
-    from bundle.format.large_files import LargeFile
-    from bundle.format.scripts import BundleScripts
 
 __all__ = ["Bundle", "CONFIG_SUFFIXES", "METADATA", "config_names", "find_config"]
 
@@ -42,8 +45,6 @@ INIT_HINT = "create a bundle with `python -m bundle init DIR`, or point at the f
 def folder_error(path: str | os.PathLike) -> FormatError:
     """The error for a bundle folder path that is not a folder: a file (with the bundle folder above a
     config file suggested), or a missing folder (with a did-you-mean from its siblings)."""
-    from bundle.errors import BundleFileNotFoundError, close_matches
-
     given = Path(path).expanduser()
     if given.exists():
         above = next((p for p in list(given.parents)[:3] if (p / METADATA).is_file()), None)
@@ -96,7 +97,6 @@ class Bundle:
                 f"'{given}' is not a bundle: {missing} is missing",
                 location=Location(str(root / METADATA)), hint=INIT_HINT,
             )
-        from bundle.trust import resolve_trusted
 
         self.root = root
         self.trusted = resolve_trusted(trusted, root)
@@ -261,14 +261,10 @@ class Bundle:
             ConfigError: a config cannot be read, or safe mode refused something (``UnsafeConfigError``).
             BundleFileNotFoundError: no such config.
         """
-        from bundle.format.network import build_network
-
         names = (config,) if isinstance(config, str) else tuple(config)
         files = [self.config_path(n) for n in names]
         checkpoint = self.weights_path(weights) if weights is not None else None
         if checkpoint is not None and not checkpoint.is_file():
-            from bundle.errors import NetworkBuildError
-
             raise NetworkBuildError(f"weights file 'models/{weights}' does not exist", location=Location(str(checkpoint)),
                                     config_id=net_id, hint=self._fetch_hint(f"models/{weights}"))
         return build_network(files, root=self.root, meta=self.metadata_path, net_id=net_id, overrides=overrides,
@@ -307,13 +303,10 @@ class Bundle:
         if not path.is_file():
             raise FormatError(f"weights file 'models/{name}' does not exist", location=Location(str(path)),
                               hint=self._fetch_hint(f"models/{name}"))
-        from bundle.format.weights import load_state_dict
 
         return load_state_dict(path, map_location=map_location, key=key)
 
     def _fetch_hint(self, rel: str) -> str:
-        from bundle.format.large_files import FETCH_HINT
-
         try:
             listed = {f.path: f for f in self.large_files()}
         except FormatError:
@@ -332,8 +325,6 @@ class Bundle:
             ...     net = bundle.load_config("inference").resolve("network_def")
         """
         if self._scripts is None:
-            from bundle.format.scripts import BundleScripts
-
             self._scripts = BundleScripts(self.root)
         return self._scripts
 
@@ -345,8 +336,6 @@ class Bundle:
                 ``..`` or otherwise leaves the bundle folder.
             ConfigSyntaxError: it is not valid YAML/JSON.
         """
-        from bundle.format.large_files import read_large_files
-
         return read_large_files(self.root)
 
 
@@ -375,8 +364,6 @@ def find_config(bundle_dir: str | os.PathLike, name: str) -> Path:
         FormatError: ``name`` is not a config name, or two files with different suffixes have it.
         BundleFileNotFoundError: no such config (the message lists the configs there are).
     """
-    from bundle.errors import BundleFileNotFoundError, did_you_mean
-
     configs = Path(bundle_dir) / "configs"
     name = str(name)
     stem, suffix = os.path.splitext(name)

@@ -21,7 +21,7 @@ from bundle.format.report import WARNING, Problem
 
 if TYPE_CHECKING:
     from bundle.config.engine import Config
-    from bundle.format.verify import Context
+    from bundle.format.context import Context
 
 __all__ = ["FILE_FOLDERS", "check_configs", "check_files", "choose_stack"]
 

@@ -7,10 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from bundle.errors import BundleError, FormatError, Location
-from bundle.format.report import WARNING, Problem
+from bundle.format.large_files import FETCH_HINT
+from bundle.format.network import load_network_config, network_from_config
+from bundle.format.report import WARNING, Problem, relative_location
+from bundle.format.shapes import fake_spatial_shape
+from bundle.format.weights import fit_weights, load_state_dict
 
 if TYPE_CHECKING:
-    from bundle.format.verify import Context
+    from bundle.format.context import Context
 
 __all__ = ["check_network", "check_weights_alone", "forward_problems", "pick", "torch_dtype"]
 
@@ -86,8 +90,6 @@ def forward_problems(
         return [Problem("network", f"'{in_name}'/'{out_name}' are not tensor descriptions: the forward pass is not "
                         "checked", where(prefix), prefix, severity=WARNING)]
     try:
-        from bundle.format.shapes import fake_spatial_shape
-
         channels = int(in_desc.get("num_channels", 0))
         spatial = fake_spatial_shape(in_desc.get("spatial_shape", ()), p=p, n=n, any=any)
         in_dtype = torch_dtype(in_desc.get("dtype", "float32"))
@@ -162,8 +164,6 @@ def _first_tensor(output: Any, name: str) -> Any:
 
 def _network_config(ctx: "Context", net_id: str, config: str | None) -> tuple[str | None, Any]:
     """(config name, loaded Config) of the config that defines ``net_id``; (None, None) if none."""
-    from bundle.format.network import load_network_config
-
     names = [config] if config else (["inference", "train"] + sorted(ctx.stacks))
     meta = ctx.bundle.metadata_path if ctx.metadata is not None else None
     for name in dict.fromkeys(names):
@@ -202,7 +202,6 @@ def check_network(ctx: "Context", *, net_id: str, config: str | None, device: st
         if weights:
             check_weights_alone(ctx, weights_name=weights_name)
         return
-    from bundle.format.network import network_from_config
 
     try:
         network = network_from_config(cfg, net_id, root=ctx.bundle.root, trusted=ctx.bundle.trusted,
@@ -221,8 +220,6 @@ def check_network(ctx: "Context", *, net_id: str, config: str | None, device: st
 
 def _build_failed(ctx: "Context", cfg: Any, net_id: str, err: BundleError) -> None:
     """Report why ``net_id`` could not be built: a warning when it needs a large file not fetched yet."""
-    from bundle.format.large_files import FETCH_HINT
-
     text = str(err)
     waiting = [f for f in ctx.large_files if f.path in text and not f.target(ctx.bundle.root).is_file()]
     if waiting:
@@ -236,15 +233,11 @@ def _build_failed(ctx: "Context", cfg: Any, net_id: str, err: BundleError) -> No
 
 
 def _relative(ctx: "Context", location: Location | None) -> Location | None:
-    from bundle.format.report import relative_location
-
     return relative_location(location, ctx.bundle.root)
 
 
 def check_weights_alone(ctx: "Context", *, weights_name: str, network: Any = None) -> None:
     """Load ``models/{weights_name}`` as a state dict; with a ``network``, check that it fits."""
-    from bundle.format.weights import fit_weights, load_state_dict
-
     rel = f"models/{weights_name}"
     try:
         path = ctx.bundle.weights_path(weights_name)

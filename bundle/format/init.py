@@ -25,6 +25,7 @@ from typing import Any
 
 from bundle.atomic import current_umask
 from bundle.errors import BundleError, FormatError, did_you_mean
+from bundle.format.network import build_network
 
 __all__ = ["TEMPLATES_DIR", "DEFAULT_TEMPLATE", "list_templates", "init_bundle"]
 
@@ -252,8 +253,6 @@ def _write_weights(work: Path, ckpt_file: str | os.PathLike | None, network: Any
 def _initial_network(work: Path) -> Any:
     """Build ``network_def`` of the new bundle (inference, else train) with random weights, seed 0."""
     import torch
-
-    from bundle.format.network import build_network
 
     configs = [work / "configs" / f"{n}.json" for n in ("inference", "train")]
     config_file = next((c for c in configs if c.is_file()), None)

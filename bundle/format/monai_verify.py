@@ -21,7 +21,15 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from bundle.atomic import write_atomic
+from bundle.config import syntax
+from bundle.config.engine import Config, config_root, read_files
+from bundle.config.expand import apply_overrides
+from bundle.config.loader import load_file
+from bundle.config.sources import Sources
 from bundle.errors import FormatError, Location
+from bundle.format.report import Problem, VerificationError
+from bundle.format.schemas import describe_error, schema_for_url, validation_errors
 
 __all__ = ["verify_metadata", "verify_net_in_out"]
 
@@ -32,8 +40,6 @@ PathLike = str | os.PathLike
 
 def _merged_args(args_file: PathLike | Mapping | None, **given: Any) -> dict:
     """MONAI's ``update_kwargs``: the args file gives defaults, arguments that are not None win."""
-    from bundle.config.loader import load_file
-
     args: dict = {}
     if isinstance(args_file, Mapping):
         args = dict(args_file)
@@ -65,11 +71,6 @@ def _files(value: Any, what: str, argument: str) -> list[str]:
 
 def _load(meta_files: list[str], config_files: list[str] = (), overrides: Mapping[str, Any] | None = None) -> Any:
     """A ``Config`` of ``config_files`` with the merged ``meta_files`` as ``_meta_``; positions kept."""
-    from bundle.config import syntax
-    from bundle.config.engine import Config, config_root, read_files
-    from bundle.config.expand import apply_overrides
-    from bundle.config.sources import Sources
-
     sources, meta_sources = Sources(), Sources()
     meta = read_files(meta_files, meta_sources)
     sources.graft(syntax.META_KEY, meta_sources)
@@ -107,9 +108,6 @@ def verify_metadata(
         FormatError: an argument is missing or wrong, or ``filepath``'s folder is missing.
         ConfigSyntaxError: a file is not valid JSON/YAML.
     """
-    from bundle.format.report import Problem, VerificationError
-    from bundle.format.schemas import describe_error, schema_for_url, validation_errors
-
     args = _merged_args(args_file, meta_file=meta_file, filepath=filepath, create_dir=create_dir,
                         hash_val=hash_val, hash_type=hash_type, **kwargs)
     meta_files = _files(args.pop("meta_file", None), "metadata file", "meta_file")
@@ -140,8 +138,6 @@ def verify_metadata(
 
 
 def _save_schema(schema: dict, path: Path, create: bool, hash_val: str | None, hash_type: str) -> None:
-    from bundle.atomic import write_atomic
-
     if not path.parent.exists():
         if not create:
             raise FormatError(f"folder '{path.parent}' does not exist", hint="create it, or pass --create_dir true")
@@ -194,7 +190,6 @@ def verify_net_in_out(
     import torch
 
     from bundle.format.check_network import IO_KEY, forward_problems
-    from bundle.format.report import VerificationError
     from bundle.format.network import network_from_config
 
     args = _merged_args(args_file, net_id=net_id, meta_file=meta_file, config_file=config_file, device=device,

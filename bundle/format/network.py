@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from bundle.errors import BundleError, Location, NetworkBuildError, did_you_mean
+from bundle.format.scripts import BundleScripts
+from bundle.format.weights import fit_weights, load_state_dict
 
 if TYPE_CHECKING:
     from bundle.config.engine import Config
@@ -76,8 +78,6 @@ def network_from_config(config: "Config", net_id: str = "network_def", *, root: 
     """
     import torch
 
-    from bundle.format.scripts import BundleScripts
-
     where = where or "the config"
     if net_id not in config:
         ids = [i for i in config.ids() if "::" not in i and "#" not in i]
@@ -113,8 +113,6 @@ def load_network_weights(network: Any, checkpoint: os.PathLike | str, *, net_id:
         NetworkBuildError: the file is missing, or does not fit (missing, unexpected and mismatched keys listed).
         FormatError: it cannot be loaded safely, or is not a state dict.
     """
-    from bundle.format.weights import fit_weights, load_state_dict
-
     path = Path(checkpoint)
     if not path.is_file():
         raise NetworkBuildError(f"weights file '{path}' does not exist", location=Location(str(path)),

@@ -17,71 +17,25 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bundle.config.loader import duplicate_keys, load_file_and_text
 from bundle.errors import BundleError, FormatError, Location
-from bundle.format.report import CHECKS, ERROR, WARNING, Problem, VerifyReport, relative_location
+from bundle.format import check_configs as configs_checks
+from bundle.format import check_network as network_checks
+from bundle.format.apps import run_app_checks
+from bundle.format.bundle import METADATA, Bundle
+from bundle.format.context import Context
+from bundle.format.large_files import FETCH_HINT, read_large_files
+from bundle.format.report import CHECKS, WARNING, Problem, VerifyReport
+from bundle.format.schemas import iter_described, schema_for_url, validation_errors
 
 __all__ = ["verify_bundle"]
 
 # An SPDX license expression: identifiers (or LicenseRef-...) joined by AND / OR / WITH, in parentheses or not.
 _SPDX_ID = r"[A-Za-z0-9][A-Za-z0-9.+-]*"
 _SPDX = re.compile(rf"^\(?\s*{_SPDX_ID}(\s+(AND|OR|WITH)\s+\(?\s*{_SPDX_ID}\s*\)?)*\s*\)?$")
-
-
-@dataclass
-class Context:
-    """What the checks of one verification share."""
-
-    bundle: Any  # Bundle
-    report: VerifyReport
-    metadata: dict | None = None
-    metadata_text: str = ""
-    large_files: list = field(default_factory=list)
-    config_files: dict[str, Path] = field(default_factory=dict)  # config name -> file (parsed fine)
-    stacks: dict[str, list[Path]] = field(default_factory=dict)  # config name -> files it is checked with
-    examined_names: dict = field(default_factory=dict)
-    examined_stacks: dict = field(default_factory=dict)
-    _locator: Any = None
-
-    @property
-    def locator(self) -> Any:
-        if self._locator is None:
-            from bundle.config.locator import ComponentLocator
-
-            self._locator = ComponentLocator()
-        return self._locator
-
-    def make_problem(self, check: str, message: str, *, location: Location | None = None,
-                     config_id: str | None = None, hint: str = "", severity: str = ERROR) -> Problem:
-        return Problem(check, message, relative_location(location, self.bundle.root), config_id, hint, severity)
-
-    def problem(self, check: str, message: str, **kw: Any) -> None:
-        self.report.add(self.make_problem(check, message, **kw))
-
-    def as_problem(self, check: str, err: BundleError, *, location: Location | None = None,
-                   config_id: str | None = None, severity: str = ERROR) -> Problem:
-        problem = Problem.from_error(check, err, root=self.bundle.root, severity=severity, config_id=config_id)
-        if problem.location is None and location is not None:
-            problem = Problem(check, problem.message, relative_location(location, self.bundle.root),
-                              problem.config_id, problem.hint, severity)
-        return problem
-
-    def error(self, check: str, err: BundleError, **kw: Any) -> None:
-        self.report.add(self.as_problem(check, err, **kw))
-
-    def metadata_location(self, *path: str) -> Location:
-        """Where a key path of the metadata is written (the closest enclosing key when it is not)."""
-        from bundle.config.loader import positions_of
-
-        file = str(self.bundle.metadata_path)
-        positions = positions_of(file, self.metadata_text) if self.metadata_text else {}
-        for n in range(len(path), -1, -1):
-            if path[:n] in positions:
-                return Location(file, *positions[path[:n]])
-        return Location(file)
 
 
 def verify_bundle(
@@ -127,8 +81,6 @@ def verify_bundle(
         of the bundle (``report.raise_for_problems()`` does). A duplicate key in a config file is an
         error here (elsewhere it warns, as in MONAI).
     """
-    from bundle.config.loader import duplicate_keys
-
     with duplicate_keys("error"):
         return _verify(Path(path).expanduser().resolve(), net=net, weights=weights, net_id=net_id, config=config,
                        weights_name=weights_name, device=device, p=p, n=n, any=any, trusted=trusted, apps=apps)
@@ -136,8 +88,6 @@ def verify_bundle(
 
 def _verify(root: Path, *, net: bool, weights: bool, net_id: str, config: str | None, weights_name: str,
             device: str, p: int, n: int, any: int, trusted: bool | None, apps: Any) -> VerifyReport:
-    from bundle.format.bundle import METADATA, Bundle
-
     report = VerifyReport(root)
     try:
         bundle = Bundle(root, trusted=trusted)
@@ -148,7 +98,6 @@ def _verify(root: Path, *, net: bool, weights: bool, net_id: str, config: str | 
         for check in CHECKS[1:]:
             report.skipped[check] = f"{METADATA} is missing" if root.is_dir() else "no bundle folder"
         return report
-    from bundle.format import check_configs as configs_checks
 
     ctx = Context(bundle, report)
     plain_checks = {
@@ -168,8 +117,6 @@ def _verify(root: Path, *, net: bool, weights: bool, net_id: str, config: str | 
     if not weights:
         report.skipped["weights"] = "not requested"
     if net or weights:
-        from bundle.format import check_network as network_checks
-
         report.checked += [c for c, on in (("network", net), ("weights", weights)) if on]
         if net:  # builds the network once for both checks
             network_checks.check_network(ctx, net_id=net_id, config=config, device=device, p=p, n=n, any=any,
@@ -177,8 +124,6 @@ def _verify(root: Path, *, net: bool, weights: bool, net_id: str, config: str | 
         else:
             network_checks.check_weights_alone(ctx, weights_name=weights_name)
     if apps:
-        from bundle.format.apps import run_app_checks
-
         run_app_checks(ctx, apps)
     return report
 
@@ -207,9 +152,6 @@ def _check_layout(root: Path, report: VerifyReport, ctx: Context | None = None) 
 
 
 def _check_metadata(ctx: Context) -> None:
-    from bundle.config.loader import load_file_and_text
-    from bundle.format.schemas import iter_described, schema_for_url, validation_errors
-
     path = ctx.bundle.metadata_path
     try:
         data, text = load_file_and_text(path)
@@ -269,8 +211,6 @@ def _check_license(ctx: Context) -> None:
 
 
 def _check_large_files(ctx: Context) -> None:
-    from bundle.format.large_files import FETCH_HINT, read_large_files
-
     errors: list[BundleError] = []
     ctx.large_files = read_large_files(ctx.bundle.root, collect=errors)
     for err in errors:

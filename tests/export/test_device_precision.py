@@ -8,7 +8,8 @@ import torch
 
 from bundle.errors import ExportError, MissingDependencyError
 from bundle.export import export_bundle
-from bundle.export.device import check_device, check_precision, exact_fp32, tolerance
+from bundle.export.device import exact_fp32
+from bundle.export.options import check_device, check_precision, tolerance
 
 CUDA = torch.cuda.is_available()
 gpu = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")

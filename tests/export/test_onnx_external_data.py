@@ -13,12 +13,12 @@ from bundle.export import export_bundle
 from bundle.export import onnx as onnx_export_module
 from bundle.export.onnx import (
     EXTERNAL_DATA_LIMIT,
-    check_external_data,
     data_file_name,
     needs_external_data,
     proto_tensor_bytes,
     read_metadata_props,
 )
+from bundle.export.options import check_external_data
 
 onnx = pytest.importorskip("onnx")
 

@@ -13,8 +13,8 @@ import torch
 from bundle.errors import ExportError, MissingDependencyError
 from bundle.export import export_bundle, trt_export
 from bundle.export.inputs import input_spec
-from bundle.export.tensorrt import check_converter
-from bundle.export.tensorrt.profile import DEFAULT_BATCH_RANGE, ShapeRange, check_batch_range, shape_range
+from bundle.export.options import DEFAULT_BATCH_RANGE, check_batch_range, check_converter
+from bundle.export.tensorrt.profile import ShapeRange, shape_range
 
 CUDA = torch.cuda.is_available()
 

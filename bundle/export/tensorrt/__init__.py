@@ -9,33 +9,23 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from bundle.errors import ExportError, MissingDependencyError, did_you_mean
-from bundle.export.device import check_precision, require_cuda
+from bundle.errors import ExportError, MissingDependencyError
+from bundle.export.device import require_cuda
+from bundle.export.options import check_converter
+from bundle.export.tensorrt.onnx_trt import export_onnx_tensorrt
 from bundle.export.tensorrt.profile import shape_range
+from bundle.export.tensorrt.torch_trt import export_torch_tensorrt
 
 if TYPE_CHECKING:
-    from bundle.export.core import ExportJob
+    from bundle.export.job import ExportJob
 
-__all__ = ["CONVERTERS", "check_converter", "check_requirements", "export_tensorrt"]
+__all__ = ["CONVERTERS", "check_requirements", "export_tensorrt"]
 
 # converter -> (the package it needs, what for)
 CONVERTERS: dict[str, tuple[str, str]] = {
     "torch_tensorrt": ("torch_tensorrt", "TensorRT export through Torch-TensorRT (--converter torch_tensorrt)"),
     "onnx": ("tensorrt", "TensorRT export through TensorRT's ONNX parser (--converter onnx)"),
 }
-
-
-def check_converter(converter: Any) -> str:
-    """``converter`` as ``torch_tensorrt`` or ``onnx``.
-
-    Raises:
-        ExportError: it is neither.
-    """
-    text = str(converter).strip().lower().replace("-", "_")
-    if text not in CONVERTERS:
-        raise ExportError(f"unknown TensorRT converter '{converter}'",
-                          hint=did_you_mean(text, CONVERTERS) or "use 'torch_tensorrt' (default) or 'onnx'")
-    return text
 
 
 def check_requirements(converter: str, device: str = "cuda:0") -> None:
@@ -60,10 +50,10 @@ def check_requirements(converter: str, device: str = "cuda:0") -> None:
 
 
 def export_tensorrt(job: "ExportJob", path: Path) -> Callable[[Any], list[Any]]:
-    """Build a TensorRT engine for the network on ``job.device`` and write it to ``path``.
+    """Build a TensorRT engine for the network on ``job.options.device`` and write it to ``path``.
 
     The engine takes inputs from the profile ``shape_range`` gives (batch over
-    ``job.dynamic_batchsize``, spatial sizes from ``network_data_format``); the parity check runs
+    ``job.options.dynamic_batchsize``, spatial sizes from ``network_data_format``); the parity check runs
     its usual, smallest and largest shapes (set here as ``job.parity_shapes``).
 
     Returns:
@@ -73,15 +63,10 @@ def export_tensorrt(job: "ExportJob", path: Path) -> Callable[[Any], list[Any]]:
         MissingDependencyError, ExportError: see ``check_requirements``; the converter fails
             (``torch_tensorrt.compile``'s errors are explained by ``export_configs``).
     """
-    converter = check_converter(job.converter)
-    check_precision(job.precision)
-    check_requirements(converter, job.device)
-    shapes = shape_range(job.spec, job.dynamic_batchsize, dynamic_spatial=job.dynamic_spatial)
+    converter = check_converter(job.options.converter)
+    check_requirements(converter, job.options.device)
+    shapes = shape_range(job.spec, job.options.dynamic_batchsize, dynamic_spatial=job.options.dynamic_spatial)
     job.parity_shapes = shapes.parity_shapes()
     if converter == "torch_tensorrt":
-        from bundle.export.tensorrt.torch_trt import export_torch_tensorrt
-
         return export_torch_tensorrt(job, Path(path), shapes)
-    from bundle.export.tensorrt.onnx_trt import export_onnx_tensorrt
-
     return export_onnx_tensorrt(job, Path(path), shapes)

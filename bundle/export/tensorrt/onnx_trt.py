@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from bundle.errors import ExportError
+from bundle.export.onnx import export_onnx
+from bundle.export.tensorrt.engine import TensorRTEngine, trt_logger
 
 if TYPE_CHECKING:
-    from bundle.export.core import ExportJob
+    from bundle.export.job import ExportJob
     from bundle.export.tensorrt.profile import ShapeRange
 
 __all__ = ["BUILDER_SETTINGS", "build_engine", "engine_metadata", "export_onnx_tensorrt"]
@@ -26,32 +28,30 @@ def export_onnx_tensorrt(job: "ExportJob", path: Path, shapes: "ShapeRange") -> 
     """Export ONNX, build a TensorRT engine from it, and write the engine to ``path`` and its
     metadata to ``path.name + ".json"`` beside it.
 
-    ``job.converter_kwargs`` ``workspace_size`` (bytes) and ``optimization_level`` (0-5) go to the
+    ``job.options.converter_kwargs`` ``workspace_size`` (bytes) and ``optimization_level`` (0-5) go to the
     builder; the rest to ``torch.onnx.export``. fp16 exports the half-precision network, so the
     engine's inputs and outputs are float16 and its layers follow the ONNX types.
 
     Returns:
-        A function running the engine on ``job.device``: input tensor -> numpy outputs.
+        A function running the engine on ``job.options.device``: input tensor -> numpy outputs.
 
     Raises:
         ExportError: TensorRT's parser rejects the ONNX model or the builder builds no engine
             (TensorRT's own error messages quoted).
     """
-    from bundle.export.onnx import export_onnx
-    from bundle.export.tensorrt.engine import TensorRTEngine
-
-    settings = {k: v for k, v in job.converter_kwargs.items() if k in BUILDER_SETTINGS}
-    onnx_kwargs = {k: v for k, v in job.converter_kwargs.items() if k not in BUILDER_SETTINGS}
+    settings = {k: v for k, v in job.options.converter_kwargs.items() if k in BUILDER_SETTINGS}
+    onnx_kwargs = {k: v for k, v in job.options.converter_kwargs.items() if k not in BUILDER_SETTINGS}
     # The batch axis is always dynamic in the ONNX model: the engine's profile sets its range.
-    onnx_job = dataclasses.replace(job, dynamic_batch=True, converter_kwargs=onnx_kwargs)
+    onnx_job = dataclasses.replace(job, options=dataclasses.replace(job.options, dynamic_batch=True,
+                                                                     converter_kwargs=onnx_kwargs))
     with tempfile.TemporaryDirectory(prefix=".onnx-for-tensorrt.", dir=path.parent) as work:
         onnx_path = Path(work) / "model.onnx"
         export_onnx(onnx_job, onnx_path)  # its external data, if any, sits beside it for the parser
-        engine = build_engine(onnx_path, shapes, job.spec.name, job.precision, settings, net_id=job.net_id)
+        engine = build_engine(onnx_path, shapes, job.spec.name, job.options.precision, settings, net_id=job.net_id)
     path.write_bytes(engine)
     meta_path = path.with_name(path.name + ".json")
     meta_path.write_text(json.dumps(engine_metadata(job, shapes), indent=2) + "\n")
-    runner = TensorRTEngine(path, job.device, output_order=job.spec.output_names)
+    runner = TensorRTEngine(path, job.options.device, output_order=job.spec.output_names)
     return lambda x: runner(x)
 
 
@@ -76,8 +76,6 @@ def build_engine(onnx_path: Path, shapes: "ShapeRange", input_name: str, precisi
         ExportError: the parser rejects the model, a setting is unknown, or no engine is built.
     """
     import tensorrt as trt
-
-    from bundle.export.tensorrt.engine import trt_logger
 
     unknown = sorted(set(settings or {}) - set(BUILDER_SETTINGS))
     if unknown:
@@ -128,10 +126,10 @@ def engine_metadata(job: "ExportJob", shapes: "ShapeRange") -> dict[str, Any]:
         "format": "tensorrt-engine",
         "tensorrt_version": trt.__version__,
         "converter": "onnx",
-        "precision": job.precision,
+        "precision": job.options.precision,
         "net_id": job.net_id,
         "config": job.config,
-        "inputs": {job.spec.name: {"dtype": "float16" if job.precision == "fp16" and job.spec.dtype.is_floating_point
+        "inputs": {job.spec.name: {"dtype": "float16" if job.options.precision == "fp16" and job.spec.dtype.is_floating_point
                                    else str(job.spec.dtype).replace("torch.", ""), **shapes.as_dict()}},
         "outputs": list(job.spec.output_names),
         "metadata": job.metadata,

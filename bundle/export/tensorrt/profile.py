@@ -3,18 +3,17 @@ optimization profile), from ``network_data_format`` and the batch range. Pure: i
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from bundle.errors import ExportError
+from bundle.export.options import check_batch_range
 
 if TYPE_CHECKING:
     from bundle.export.inputs import InputSpec
 
-__all__ = ["DEFAULT_BATCH_RANGE", "SPATIAL_N_RANGE", "ShapeRange", "check_batch_range", "shape_range"]
+__all__ = ["SPATIAL_N_RANGE", "ShapeRange", "shape_range"]
 
-DEFAULT_BATCH_RANGE = (1, 2, 4)
 # The values of n (and p) in spatial_shape ("8*n") that a profile with dynamic spatial axes spans.
 SPATIAL_N_RANGE = (1, 2, 4)
 EXAMPLE_N = 2  # the n of the example input every export is made with (export_configs: spec.shape(2, 2))
@@ -34,36 +33,6 @@ class ShapeRange:
 
     def as_dict(self) -> dict[str, list[int]]:
         return {"min": list(self.min), "opt": list(self.opt), "max": list(self.max)}
-
-
-def check_batch_range(value: Any) -> tuple[int, int, int]:
-    """The batch range ``(min, opt, max)`` from MONAI's ``dynamic_batchsize``.
-
-    Args:
-        value: three positive ints with min <= opt <= max, as a sequence or a string
-            (``"[1, 2, 4]"``, ``"1,2,4"``); None gives ``DEFAULT_BATCH_RANGE``.
-
-    Raises:
-        ExportError: it is not three positive whole numbers in order.
-
-    Example:
-        >>> check_batch_range("1,4,8"), check_batch_range(None)
-        ((1, 4, 8), (1, 2, 4))
-    """
-    if value is None:
-        return DEFAULT_BATCH_RANGE
-    items: Any = value
-    if isinstance(value, str):
-        items = [s for s in re.split(r"[\s,\[\]()]+", value) if s]
-    try:
-        numbers = [int(v) for v in items]
-        whole = all(float(v) == int(v) for v in items) and not any(isinstance(v, bool) for v in items)
-    except (TypeError, ValueError):
-        numbers, whole = [], False
-    if not whole or len(numbers) != 3 or min(numbers) < 1 or not numbers[0] <= numbers[1] <= numbers[2]:
-        raise ExportError(f"dynamic_batchsize {value!r} is not a batch range [min, opt, max]",
-                          hint="give three positive whole numbers with min <= opt <= max, e.g. [1, 2, 4]")
-    return numbers[0], numbers[1], numbers[2]
 
 
 def shape_range(spec: "InputSpec", batch_range: Sequence[int] | str | None = None, *,

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from bundle.export.device import network_for_export, runtime_input
+from bundle.export.parity import as_numpy
 
 if TYPE_CHECKING:
-    from bundle.export.core import ExportJob
+    from bundle.export.job import ExportJob
     from bundle.export.tensorrt.profile import ShapeRange
 
 __all__ = ["compile_settings", "export_torch_tensorrt"]
@@ -22,23 +23,23 @@ def compile_settings(job: "ExportJob", shapes: "ShapeRange", torch_tensorrt: Any
     fp16 compiles the half-precision network with half inputs (what Torch-TensorRT's strongly
     typed builds follow) and allows fp16 kernels (``enabled_precisions``, for the versions that
     read it); fp32 disables TF32, whose rounding alone exceeds the fp32 tolerance.
-    ``job.converter_kwargs`` come last and win (``ir``, ``min_block_size``, ``workspace_size``...).
+    ``job.options.converter_kwargs`` come last and win (``ir``, ``min_block_size``, ``workspace_size``...).
     """
     import torch
 
     dtype = job.spec.dtype
-    if job.precision == "fp16" and dtype.is_floating_point:
+    if job.options.precision == "fp16" and dtype.is_floating_point:
         dtype = torch.float16
     settings: dict[str, Any] = {
         "ir": "dynamo",
         "inputs": [torch_tensorrt.Input(min_shape=shapes.min, opt_shape=shapes.opt, max_shape=shapes.max,
                                         dtype=dtype)],
-        "enabled_precisions": {torch.float16 if job.precision == "fp16" else torch.float32},
-        "device": torch_tensorrt.Device(job.device),
+        "enabled_precisions": {torch.float16 if job.options.precision == "fp16" else torch.float32},
+        "device": torch_tensorrt.Device(job.options.device),
     }
-    if job.precision == "fp32":
+    if job.options.precision == "fp32":
         settings["disable_tf32"] = True
-    settings.update(job.converter_kwargs)
+    settings.update(job.options.converter_kwargs)
     return settings
 
 
@@ -51,14 +52,12 @@ def export_torch_tensorrt(job: "ExportJob", path: Path, shapes: "ShapeRange") ->
     (through ``converter_kwargs``) is saved as it is.
 
     Returns:
-        A function running the saved file, loaded back onto ``job.device``: input -> numpy outputs.
+        A function running the saved file, loaded back onto ``job.options.device``: input -> numpy outputs.
     """
     import torch
     import torch_tensorrt
 
-    from bundle.export.parity import as_numpy
-
-    device = torch.device(job.device)
+    device = torch.device(job.options.device)
     network = network_for_export(job)
     with torch.no_grad(), torch.cuda.device(device):
         compiled = torch_tensorrt.compile(network, **compile_settings(job, shapes, torch_tensorrt))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bundle.errors import BundleError
+from bundle.export.inputs import input_spec
 
 
 def check_io(ctx: Any, check: str) -> bool:
@@ -34,8 +35,6 @@ def check_io(ctx: Any, check: str) -> bool:
 def check_torchscript(ctx: Any, check: str, *, config: str = "inference") -> None:
     """The network builds and compiles with torch.jit.script (or trace) and runs on an example input."""
     import torch
-
-    from bundle.export.inputs import input_spec
 
     try:
         network = ctx.bundle.build_network(config, weights=None)

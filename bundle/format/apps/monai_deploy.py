@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bundle.errors import BundleError
+from bundle.config.loader import load_file
+from bundle.errors import BundleError, Location
+from bundle.export.monai_deploy import monai_inference_config
 from bundle.format.apps.common import check_io, check_torchscript
 
 CHECK = "app:monai-deploy"
@@ -18,8 +20,6 @@ def check(ctx: Any) -> None:
     if "inference" not in ctx.bundle.config_names():
         ctx.problem(CHECK, "the bundle has no inference config", hint="the operator reads configs/inference.json")
         return
-    from bundle.config.loader import load_file
-    from bundle.export.monai_deploy import monai_inference_config
 
     path = ctx.bundle.config_path("inference")
     try:
@@ -31,6 +31,4 @@ def check(ctx: Any) -> None:
 
 
 def _where(path: Any) -> Any:
-    from bundle.errors import Location
-
     return Location(str(path))

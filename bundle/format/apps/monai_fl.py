@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bundle.config.parser import ConfigParser
 from bundle.errors import Location
 from bundle.format.report import ERROR, WARNING, Problem
 
@@ -26,7 +27,6 @@ def check(ctx: Any) -> None:
     """Add a problem for each id of ``NEEDED`` the train config lacks (nothing is built or run)."""
     root: Path = ctx.bundle.root
     report = ctx.report
-    from bundle.config.parser import ConfigParser
 
     train = next((root / "configs" / f"train{s}" for s in (".json", ".yaml", ".yml")
                   if (root / "configs" / f"train{s}").is_file()), None)

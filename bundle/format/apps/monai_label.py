@@ -16,6 +16,8 @@ from typing import Any
 
 from bundle.errors import BundleError, LabelError, Location
 from bundle.format.report import WARNING
+from bundle.label import bundles as ids
+from bundle.label.bundles import network_format
 
 APP = "monai-label"  # its name in metadata's supported_apps
 CHECK = f"app:{APP}"
@@ -36,8 +38,6 @@ _TRAIN_IDS = {
 
 def check_monai_label(ctx: Any) -> None:
     """Add every problem MONAI Label would meet with ``ctx.bundle`` to ``ctx.report`` (check ``monai-label``)."""
-    from bundle.label import bundles as ids
-
     bundle = ctx.bundle
     _check_metadata(ctx)
     names = bundle.config_names()
@@ -57,8 +57,6 @@ def check_monai_label(ctx: Any) -> None:
 
 
 def _check_metadata(ctx: Any) -> None:
-    from bundle.label.bundles import network_format
-
     bundle = ctx.bundle
     try:
         fmt = network_format(bundle.metadata, where=str(bundle.metadata_path))

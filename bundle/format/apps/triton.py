@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bundle.errors import ExportError
+from bundle.export.triton import model_config
 from bundle.format.apps.common import check_io, check_torchscript
 
 CHECK = "app:triton"
@@ -14,7 +15,6 @@ CHECK = "app:triton"
 def check(ctx: Any) -> None:
     if not check_io(ctx, CHECK):
         return
-    from bundle.export.triton import model_config
 
     try:
         model_config(ctx.bundle.name, ctx.bundle.metadata)
