@@ -73,7 +73,7 @@ def verify_bundle(
         any: the size a ``"*"`` dimension gets.
         trusted: False builds the network in safe mode; None follows the trust rule (a downloaded
             bundle is untrusted, a folder of yours trusted; see ``bundle.trust``).
-        apps: apps whose needs are checked too (``bundle.format.apps.APPS``: triton, monai-deploy, monai-fl, monai-label),
+        apps: apps whose needs are checked too (``bundle.format.apps.APPS``: triton, monai-deploy, monai-fl, monai-label, monai),
             each as the check ``app:NAME``; an unknown name raises ``FormatError``.
 
     Returns:
