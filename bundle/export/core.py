@@ -120,13 +120,13 @@ def export_configs(
     output = Path(output)
     _check_writable(output)
     metadata = load_file(meta_file) if meta_file is not None and Path(meta_file).is_file() else {}
-    spec = _renamed(input_spec(metadata, input_shape=options.input_shape), options)
+    spec, no_input = _input_spec(metadata, format, options)
     name = "+".join(f.stem for f in files)
     network = _network(files, meta_file, root, net_id, overrides, checkpoint, options.key_in_ckpt)
     extra = {"metadata.json": json.dumps(metadata).encode()}
     for f in files:
         extra[f"{f.stem}.json"] = json.dumps(load_file(f)).encode()
-    example = spec.tensor(spec.shape(2, 2))
+    example = spec.tensor(spec.shape(2, 2)) if spec is not None else None
     job = ExportJob(network=network, spec=spec, example=example, net_id=net_id, config=name, metadata=metadata,
                     extra_files=extra, options=options)
     report = ExportReport(format=format, output=str(output), net_id=net_id, config=name, atol=options.atol,
@@ -140,7 +140,10 @@ def export_configs(
         except Exception as err:  # whatever torch (or TensorRT) raises while scripting/tracing/exporting/building
             raise export_failed(err, job, format) from err
         report.seconds = time.perf_counter() - start
-        if options.verify:
+        if options.verify and spec is None:
+            report.unchecked = f"no example input: {no_input}"
+            logger.warning("the export of '%s' is not checked against PyTorch: %s", net_id, no_input)
+        elif options.verify:
             report.verified = True
             report.checks = check_parity(job, runner, atol=options.atol, rtol=options.rtol)
             if not report.ok:
@@ -178,6 +181,22 @@ def _check_environment(format: str, options: ExportOptions) -> None:
         check_requirements(options.converter, options.device)
     elif options.device != "cpu":
         require_cuda(f"a {format} export on {options.device}")
+
+
+def _input_spec(metadata: dict, format: str, options: ExportOptions) -> tuple[InputSpec | None, str]:
+    """The example input's description, or (None, why) when there is none and none is needed: scripting
+    (TorchScript without tracing) needs no example input, as in MONAI's ``ckpt_export``; only the parity
+    check does, and it is skipped then, saying why.
+
+    Raises:
+        ExportError: no input is described and the export needs one (tracing, ONNX, TensorRT).
+    """
+    try:
+        return _renamed(input_spec(metadata, input_shape=options.input_shape), options), ""
+    except ExportError as err:
+        if format != "torchscript" or options.trace:
+            raise
+        return None, f"{err.message} ({err.hint})"
 
 
 def _renamed(spec: InputSpec, options: ExportOptions) -> InputSpec:

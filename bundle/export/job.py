@@ -19,8 +19,8 @@ class ExportJob:
     """
 
     network: Any
-    spec: InputSpec
-    example: Any  # the example input tensor (CPU, the spec's dtype)
+    spec: InputSpec | None  # None: no input is described (a scripted TorchScript export needs none)
+    example: Any  # the example input tensor (CPU, the spec's dtype), None without a spec
     net_id: str
     config: str
     metadata: dict

@@ -43,6 +43,8 @@ class ExportReport:
         options: how it was exported (``trace``, ``exporter``, ``opset``, dynamic axes).
         checks: one parity check per input shape (empty when not verified).
         verified: whether the parity check ran.
+        unchecked: why it could not run although asked for (a scripted TorchScript export of a network
+            whose input is not described: nothing to run it on), else empty.
         atol, rtol: the tolerances it ran with.
         seconds: time spent exporting (verification not included).
         files: every file written, the model first, then its companions (``.data``, ``.json``).
@@ -59,6 +61,7 @@ class ExportReport:
     rtol: float = 1e-4
     seconds: float = 0.0
     files: list[str] = field(default_factory=list)
+    unchecked: str = ""  # why the parity check could not run although it was asked for (no example input)
 
     @property
     def ok(self) -> bool:
@@ -75,7 +78,7 @@ class ExportReport:
         if len(self.files) > 1:
             lines.append("with: " + ", ".join(self.files[1:]))
         if not self.verified:
-            lines.append("parity: not checked (verify=False)")
+            lines.append(f"parity: not checked ({self.unchecked or 'verify=False'})")
             return "\n".join(lines)
         lines.append(f"parity against eager PyTorch (atol={self.atol:g}, rtol={self.rtol:g}):")
         for check in self.checks:
