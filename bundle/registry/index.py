@@ -345,9 +345,7 @@ def _check_schema(data: Any, text: str, where: str) -> None:
 
 
 def _valid_marker(digest: str) -> Path:
-    from bundle.settings import cache_root
-
-    return cache_root() / "indexes" / "valid" / digest
+    return settings.cache_root() / "indexes" / "valid" / digest
 
 
 # -- writing ------------------------------------------------------------------------------------------
