@@ -1,8 +1,7 @@
-"""The package's settings from environment variables: one function per variable, read on every call (so
-tests and users can change them), with one rule for booleans.
+"""The package's settings: every environment variable it reads for itself, one function each.
 
-Every variable the package reads for itself is read here; ``docs/settings.md`` is their table. Values
-are stripped of spaces, and an empty value is the same as none.
+Each function reads its variable on every call, so tests and users can change it; ``docs/settings.md`` is
+the table of them. Values are stripped of spaces, and an empty value is the same as none.
 
 A boolean is true for ``1``, ``true``, ``yes`` or ``on`` and false for ``0``, ``false``, ``no``, ``off``
 or nothing (any case); any other value raises ``SettingError`` naming the variable, as does a number
