@@ -311,6 +311,22 @@ class MissingDependencyError(BundleError, ImportError):
         super().__init__(f"'{package}' is not installed{what}", hint=hint, **kw)
 
 
+class SettingError(BundleError, ValueError):
+    """An environment variable of the package has a value it cannot use (``bundle.settings``).
+
+    Attributes:
+        variable: the variable's name (``BUNDLE_OFFLINE``).
+        value: its value as set.
+        expected: what it must be (``a boolean``).
+    """
+
+    def __init__(self, variable: str, value: str, expected: str, **kw) -> None:
+        self.variable = variable
+        self.value = value
+        self.expected = expected
+        super().__init__(f"{variable}='{value}' is not {expected}", **kw)
+
+
 class LabelError(BundleError, ValueError):
     """Labeling input is wrong: an image of the wrong dimension or channels, an unreadable or truncated
     image, a label that does not fit its image, a dataset folder with unmatched names, a bundle without

@@ -3,9 +3,10 @@ errors become messages and exit codes."""
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Callable, Sequence
+
+from bundle import settings
 
 # name -> ("module:function", one-line summary). Only the chosen module is imported.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -93,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("run 'bundle --help' for the list of commands", file=sys.stderr)
         return 2
     try:
+        settings.debug()  # a nonsense BUNDLE_DEBUG is reported before anything runs, not only on an error
         return run_command(name, rest)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -147,18 +149,29 @@ def _with_overrides(func: Callable, overrides: dict) -> Callable:
     return call
 
 
+def _debug() -> bool:
+    """``BUNDLE_DEBUG``, False when its value is nonsense (``main`` reports that as the error)."""
+    from bundle.errors import SettingError
+
+    try:
+        return settings.debug()
+    except SettingError:
+        return False
+
+
 def report(err: BaseException) -> int:
     """Print an error for a person; the traceback only with BUNDLE_DEBUG=1."""
     from bundle.errors import BundleError
 
-    if os.environ.get("BUNDLE_DEBUG", "") not in ("", "0"):
+    debug = _debug()
+    if debug:
         import traceback
 
         traceback.print_exception(type(err), err, err.__traceback__)
     if isinstance(err, BundleError):
         print(f"error: {err}", file=sys.stderr)
         cause = err.__cause__
-        if cause is not None and os.environ.get("BUNDLE_DEBUG", "") in ("", "0"):
+        if cause is not None and not debug:
             if str(cause) not in str(err):  # not when the message already quotes it
                 print(f"  caused by: {type(cause).__name__}: {cause}", file=sys.stderr)
             print("  (set BUNDLE_DEBUG=1 for the full traceback)", file=sys.stderr)

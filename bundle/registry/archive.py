@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, NoReturn
 
+from bundle import settings
 from bundle.atomic import current_umask
 from bundle.errors import FormatError, UnsafeArchiveError
 
@@ -30,9 +31,7 @@ log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date zip can store: every entry gets it
 MAX_FILES = 100_000  # members an archive may have (default of extract's max_files)
-MAX_BYTES = 20 << 30  # bytes an archive may expand to, unless BUNDLE_MAX_EXTRACT_BYTES says otherwise
 EXCLUDED_TOP = frozenset({"eval", "logs"})  # run outputs at the bundle's top level
-_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
 @dataclass(frozen=True)
@@ -192,7 +191,7 @@ def extract(
         PosixPath('bundles/digits/digits_classification')
     """
     archive, dest = Path(archive), Path(dest_dir)
-    limit_bytes = default_max_bytes() if max_bytes is None else int(max_bytes)
+    limit_bytes = settings.max_extract_bytes() if max_bytes is None else int(max_bytes)
     limit_files = MAX_FILES if max_files is None else int(max_files)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise FormatError(f"cannot extract into '{dest}': it exists and is not an empty folder")
@@ -223,18 +222,6 @@ def extract(
     if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink() and entries[0].name != "configs":
         return entries[0]
     return dest
-
-
-def default_max_bytes() -> int:
-    """``BUNDLE_MAX_EXTRACT_BYTES`` (bytes, or with a K/M/G/T suffix: powers of 1024), else 20 GiB."""
-    text = os.environ.get("BUNDLE_MAX_EXTRACT_BYTES", "").strip().upper().removesuffix("B").removesuffix("I")
-    if not text:
-        return MAX_BYTES
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)", text)
-    if not m:
-        raise FormatError(f"BUNDLE_MAX_EXTRACT_BYTES='{os.environ['BUNDLE_MAX_EXTRACT_BYTES']}' is not a size",
-                          hint="write bytes, or a number with K, M, G or T (e.g. 50G)")
-    return int(float(m.group(1)) * _UNITS[m.group(2)])
 
 
 def _archive_kind(archive: Path) -> str:

@@ -58,8 +58,7 @@ class Cache:
     """
 
     def __init__(self, root: str | os.PathLike | None = None) -> None:
-        root = root if root is not None else os.environ.get("BUNDLE_CACHE_DIR") or _user_cache_dir()
-        self.root = Path(root).expanduser()
+        self.root = cache_root() if root is None else Path(root).expanduser()
 
     def __repr__(self) -> str:
         return f"Cache('{self.root}')"
@@ -393,12 +392,6 @@ def _beyond_newest(bundles: list[CacheEntry], keep: int) -> set[Path]:
     for e in bundles:
         by_name.setdefault(e.name, []).append(e)
     return {e.path for group in by_name.values() for e in sorted(group, key=order, reverse=True)[max(keep, 0):]}
-
-
-def _user_cache_dir() -> str:
-    import platformdirs
-
-    return platformdirs.user_cache_dir("bundle")
 
 
 def _subdirs(path: Path) -> list[Path]:

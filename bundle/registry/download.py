@@ -15,6 +15,7 @@ import os
 import shutil
 from pathlib import Path
 
+from bundle import settings
 from bundle.errors import ZooError
 
 __all__ = ["download"]
@@ -73,7 +74,7 @@ def download(
         if spec is not None and str(given["version"]) != spec:
             raise ZooError(f"two versions given: '{given['name']}' and --version {given['version']}", hint="give one")
         spec = str(given["version"])
-    source_name = given["source"] or os.environ.get("BUNDLE_DOWNLOAD_SOURCE") or os.environ.get("BUNDLE_DOWNLOAD_SRC") or "index"
+    source_name = given["source"] or settings.download_source()
     if given["url"] and MONAI_SOURCE_NAMES.get(str(source_name), str(source_name)) != "url":
         # MONAI downloads a given url directly, whatever the source says
         if given["source"]:

@@ -19,6 +19,7 @@ from typing import Mapping
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
+from bundle import settings
 from bundle.errors import DownloadError, IntegrityError, ZooError
 from bundle.registry.transfer import CHUNK, RETRIES, download, resolve_timeouts
 
@@ -184,7 +185,7 @@ class _NoBar:
 
 
 def _progress_bar(progress: bool | None, total: int | None, name: str):
-    if os.environ.get("BUNDLE_NO_PROGRESS", "") not in ("", "0"):
+    if settings.no_progress():
         return _NoBar()
     if progress is None:
         progress = sys.stderr is not None and sys.stderr.isatty()

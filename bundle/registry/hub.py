@@ -17,7 +17,11 @@ import os
 import tempfile
 from pathlib import Path
 
+from bundle import settings
 from bundle.errors import MissingDependencyError, ZooError
+from bundle.format.bundle import Bundle
+from bundle.registry.archive import bundle_files
+from bundle.registry.submission import CI_CHECKS, PublishResult, prepare_submission
 
 __all__ = ["publish_to_hub", "upload_release"]
 
@@ -25,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 def _api(token: str | None, *, purpose: str):
-    token = token or os.environ.get("HF_TOKEN")
+    token = token or settings.hf_token()
     if not token:
         raise ZooError(f"{purpose} needs a Hugging Face token, and HF_TOKEN is not set",
                        hint="export HF_TOKEN=<a token with write access> (https://huggingface.co/settings/tokens)")
@@ -33,7 +37,7 @@ def _api(token: str | None, *, purpose: str):
         from huggingface_hub import HfApi
     except ImportError:
         raise MissingDependencyError("huggingface_hub", purpose="publishing to the Hugging Face Hub") from None
-    return HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token)
+    return HfApi(endpoint=settings.hf_endpoint(), token=token)
 
 
 @contextlib.contextmanager
@@ -52,7 +56,7 @@ def _hub_errors(repo_id: str, doing: str):
         hint = "check HF_TOKEN: it must be a token with write access" if status in (401, 403) else ""
         raise ZooError(f"the Hub refused {doing} in {repo_id} ({first})", hint=hint) from None
     except OSError as err:  # connection errors of the HTTP client are OSError subclasses or wrap one
-        raise ZooError(f"cannot reach the Hub at {os.environ.get('HF_ENDPOINT') or 'https://huggingface.co'} "
+        raise ZooError(f"cannot reach the Hub at {settings.hf_endpoint() or 'https://huggingface.co'} "
                        f"({doing}): {err}") from None
 
 
@@ -87,26 +91,17 @@ def publish_to_hub(bundle_dir: str | os.PathLike, repo_id: str, *, token: str | 
         VerificationError: the bundle fails a check (every problem listed); nothing was uploaded.
         ZooError: no token, or the Hub refused.
     """
-    from bundle.format.bundle import Bundle
-    from bundle.format.report import VerificationError
-    from bundle.registry.archive import bundle_files, pack
-    from bundle.registry.publish import CI_CHECKS, PublishResult, copy_published_files
-    from bundle.registry.review import check_submission
-
     bundle = Bundle(bundle_dir)
     name, version = bundle.name, bundle.version
-    api = _api(token, purpose="publishing to the Hub") if not dry_run or token or os.environ.get("HF_TOKEN") else None
+    api = _api(token, purpose="publishing to the Hub") if not dry_run or token or settings.hf_token() else None
     published = {}
     if api is not None:
         with _hub_errors(repo_id, "listing its tags"):
             published = {t[1:]: {} for t in _tags(api, repo_id) if t.startswith("v")}
     with tempfile.TemporaryDirectory(prefix="bundle-publish-") as scratch:
-        copy = copy_published_files(bundle.root, Path(scratch) / name)
-        report = check_submission(copy, {"bundles": {name: {"versions": published}}}, net=net, weights=weights)
-        if not report.ok:
-            raise VerificationError(report.errors, subject=f"cannot publish {name} {version} to hf:{repo_id}")
-        (Path(scratch) / "dist").mkdir()
-        archive = pack(copy, Path(scratch) / "dist")
+        copy = Path(scratch) / name
+        archive = prepare_submission(bundle, copy, Path(scratch) / "dist", {"bundles": {name: {"versions": published}}},
+                                     target=f"hf:{repo_id}", net=net, weights=weights)
         files = bundle_files(copy)
         paths = tuple(sorted([rel for rel, _ in files] + [archive.path.name]))
         if dry_run or api is None:

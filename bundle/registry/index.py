@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from bundle import settings
 from bundle.errors import FormatError, Location, ZooError, close_matches
 from bundle.registry.versions import newest_first, pick
 
@@ -247,9 +248,9 @@ def _split(text: str) -> list[str]:
 
 def default_locations() -> list[str]:
     """``BUNDLE_INDEX`` if set, else the index shipped with the package."""
-    env = os.environ.get("BUNDLE_INDEX", "").strip()
-    if env:
-        return _split(env)
+    given = settings.index()
+    if given:
+        return _split(given)
     return [str(_packaged_index())]
 
 
@@ -299,14 +300,11 @@ def _file_path(location: str) -> str:
 
 
 def _remote_index(url: str, *, refresh: bool) -> str:
-    from bundle.settings import cache_root, offline
-
-    copy = cache_root() / "indexes" / (hashlib.sha256(url.encode()).hexdigest()[:24] + ".json")
-    ttl = float(os.environ.get("BUNDLE_INDEX_TTL", "600"))
-    fresh = copy.is_file() and (time.time() - copy.stat().st_mtime) < ttl
-    if copy.is_file() and (offline() or (fresh and not refresh)):
+    copy = settings.cache_root() / "indexes" / (hashlib.sha256(url.encode()).hexdigest()[:24] + ".json")
+    fresh = copy.is_file() and (time.time() - copy.stat().st_mtime) < settings.index_ttl()
+    if copy.is_file() and (settings.offline() or (fresh and not refresh)):
         return copy.read_text(encoding="utf-8")
-    if offline():
+    if settings.offline():
         raise ZooError(
             f"the index '{url}' is not in the cache and BUNDLE_OFFLINE=1 forbids downloading it",
             hint="run once without BUNDLE_OFFLINE=1, or point BUNDLE_INDEX at a local copy",
@@ -347,9 +345,7 @@ def _check_schema(data: Any, text: str, where: str) -> None:
 
 
 def _valid_marker(digest: str) -> Path:
-    from bundle.settings import cache_root
-
-    return cache_root() / "indexes" / "valid" / digest
+    return settings.cache_root() / "indexes" / "valid" / digest
 
 
 # -- writing ------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""Publishing a bundle by pull request: to a zoo on GitHub (a branch with the bundle under ``zoo/NAME``
-and the index entry, pushed with git, and a pull request opened through GitHub's REST API), or to a
-Hugging Face Hub repository (a Hub pull request, see ``bundle.registry.hub``).
+"""Publishing a bundle by pull request: ``publish`` checks the target and hands the bundle to GitHub's flow
+(``bundle.registry.github_pr``) or the Hugging Face Hub's (``bundle.registry.hub``); the step both share
+(copy, check as the zoo's CI does, pack) is ``bundle.registry.submission``.
 
 Nothing is pushed unless the bundle passes the same checks as the zoo's CI (``check_submission``).
 
@@ -12,49 +12,19 @@ Example:
 
 from __future__ import annotations
 
-import logging
 import os
 import re
-import shutil
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
 
 from bundle.errors import ZooError
+from bundle.registry.github_pr import open_pull_request, publish_to_github
+from bundle.registry.hub import publish_to_hub
+from bundle.registry.submission import PublishResult, copy_published_files
+from bundle.settings import github_api
 
+# copy_published_files, open_pull_request and github_api were defined here; they stay importable from here
 __all__ = ["publish", "PublishResult", "parse_target", "copy_published_files", "open_pull_request", "github_api"]
 
-log = logging.getLogger(__name__)
-
 _TARGET = re.compile(r"^(github|hf):([A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+)$")
-CI_CHECKS = ("the bundle verifies (metadata schema, layout, configs resolve, network inputs and outputs, weights load), "
-             "its version is new and has a changelog entry, LICENSE is present, and the index entry matches the "
-             "archive packed from the branch")
-
-
-@dataclass(frozen=True)
-class PublishResult:
-    """What ``publish`` did.
-
-    Attributes:
-        target: ``github:OWNER/REPO`` or ``hf:OWNER/NAME``.
-        name, version: the bundle published.
-        sha256, size: its archive's.
-        branch: the pushed branch (GitHub) or the pull request's revision (Hub, ``refs/pr/N``).
-        url: the pull request's page (None on a dry run).
-        files: the files of the commit, relative to the repository's root.
-        dry_run: nothing was pushed.
-    """
-
-    target: str
-    name: str
-    version: str
-    sha256: str
-    size: int
-    branch: str
-    url: str | None
-    files: tuple[str, ...] = ()
-    dry_run: bool = False
 
 
 def parse_target(to: str) -> tuple[str, str]:
@@ -102,149 +72,8 @@ def publish(bundle_dir: str | os.PathLike, to: str, *, base: str = "main", remot
         ZooError: no token, the version is already published, git or the API failed (the message says
             whether the branch was pushed).
     """
-    from bundle.format.bundle import Bundle
-
     kind, repo_id = parse_target(to)
-    bundle = Bundle(bundle_dir)
     if kind == "hf":
-        from bundle.registry.hub import publish_to_hub
-
-        return publish_to_hub(bundle.root, repo_id, token=token, dry_run=dry_run, net=net, weights=weights)
-    token = token or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
-    if not token and not dry_run:
-        raise ZooError("publishing to GitHub needs a token, and GITHUB_TOKEN / GH_TOKEN are not set",
-                       hint=f"export GITHUB_TOKEN=<a token that may push to {repo_id} and open pull requests> "
-                            "(or run with --dry_run to check without pushing)")
-    remote = remote or f"{os.environ.get('BUNDLE_GITHUB_URL', 'https://github.com').rstrip('/')}/{repo_id}.git"
-    with tempfile.TemporaryDirectory(prefix="bundle-publish-") as scratch:
-        return _publish_github(bundle, repo_id, Path(scratch), base=base, remote=remote, token=token,
-                               dry_run=dry_run, net=net, weights=weights)
-
-
-def copy_published_files(bundle_dir: Path, dest: Path) -> Path:
-    """Copy the files of a bundle that are published (those its archive holds: no ``eval/``, ``logs/``,
-    caches or ``.git*``) to ``dest``, replacing what is there; returns ``dest``. Publishing checks, packs
-    and uploads this copy, so what is checked is exactly what is published."""
-    from bundle.registry.archive import bundle_files
-
-    if dest.exists():
-        shutil.rmtree(dest)
-    for rel, path in bundle_files(bundle_dir):
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, dest / rel)
-    return dest
-
-
-def _publish_github(bundle, repo_id: str, scratch: Path, *, base: str, remote: str, token: str | None,
-                    dry_run: bool, net: bool, weights: bool) -> PublishResult:
-    from bundle.format.report import VerificationError
-    from bundle.registry.archive import pack
-    from bundle.registry.git import run_git, token_env
-    from bundle.registry.index import write_index
-    from bundle.registry.release import INDEX, index_entry, read_index_data, read_zoo_config
-    from bundle.registry.review import check_submission
-
-    env = token_env(remote, token)
-    clone = scratch / "zoo"
-    run_git(["clone", "--quiet", "--depth", "1", "--single-branch", "--no-tags", "--branch", base, remote, str(clone)],
-            cwd=scratch, env=env, hint=f"check that '{remote}' is a zoo repository with a branch '{base}' you may read")
-    name, version = bundle.name, bundle.version
-    branch = f"publish/{name}-v{version}"
-    if run_git(["ls-remote", "--heads", "origin", f"refs/heads/{branch}"], cwd=clone, env=env):
-        raise ZooError(f"the branch '{branch}' already exists in {repo_id}: {name} {version} is being published "
-                       "already", hint="see its pull request; to start over, delete the branch first")
-    config = read_zoo_config(clone)
-    data = read_index_data(clone / INDEX)
-    target = copy_published_files(bundle.root, clone / "zoo" / name)
-    report = check_submission(target, data, net=net, weights=weights)
-    if not report.ok:
-        raise VerificationError(report.errors, subject=f"cannot publish {name} {version} to {repo_id}")
-    (scratch / "dist").mkdir()
-    archive = pack(target, scratch / "dist")
-    entry = index_entry(target, archive, config)
-    write_index(clone / INDEX, entry.add_to(data))
-    run_git(["checkout", "--quiet", "-b", branch], cwd=clone)
-    # --force: the zoo's .gitignore must not drop files the archive holds (CI packs what is committed)
-    run_git(["add", "--all", "--force", "--", f"zoo/{name}", INDEX], cwd=clone)
-    identity = []
-    for key, default in (("user.name", "bundle publish"), ("user.email", "bundle-publish@users.noreply.github.com")):
-        if not run_git(["config", key], cwd=clone, check=False):
-            identity += ["-c", f"{key}={default}"]
-    paragraphs = [f"Publish {name} {version}", entry.release.get("changelog", ""),
-                  f"Archive {archive.path.name}: sha256 {archive.sha256}, {archive.size} bytes."]
-    run_git([*identity, "commit", "--quiet", "-m", "\n\n".join(p for p in paragraphs if p)], cwd=clone)
-    files = tuple(run_git(["diff", "--name-only", "HEAD~1", "HEAD"], cwd=clone).splitlines())
-    result = PublishResult(f"github:{repo_id}", name, version, archive.sha256, archive.size, branch, None, files, dry_run)
-    if dry_run:
-        log.info("dry run: %s %s would be pushed to %s as %s (%d files)", name, version, repo_id, branch, len(files))
-        return result
-    run_git(["push", "--quiet", "origin", f"HEAD:refs/heads/{branch}"], cwd=clone, env=env,
-            hint=f"the token must be allowed to push to {repo_id}")
-    title = f"Publish {name} {version}"
-    body = _pull_request_body(entry, archive, files)
-    url = open_pull_request(repo_id, head=branch, base=base, title=title, body=body, token=token)
-    return PublishResult(f"github:{repo_id}", name, version, archive.sha256, archive.size, branch, url, files, False)
-
-
-def _pull_request_body(entry, archive, files: tuple[str, ...]) -> str:
-    changelog = entry.release.get("changelog") or "(no changelog text)"
-    bundle_files_count = sum(1 for f in files if f.startswith(f"zoo/{entry.name}/"))
-    return "\n".join([
-        f"Publishes **{entry.name}** {entry.version}: {entry.summary}",
-        "",
-        f"Changelog for {entry.version}: {changelog}",
-        "",
-        "| | |", "|---|---|",
-        f"| archive | `{archive.path.name}` |",
-        f"| sha256 | `{archive.sha256}` |",
-        f"| size | {archive.size} bytes |",
-        f"| license | {entry.license} |",
-        f"| files | `zoo/{entry.name}/` ({bundle_files_count} files), `zoo/index.json` |",
-        "",
-        f"The zoo's CI (`ci/verify_pr.py`) checks this branch: {CI_CHECKS}. When it is merged, `ci/release.py` "
-        f"uploads the archive as the release asset of tag `{entry.name}-v{entry.version}`.",
-        "",
-        "Opened by `bundle publish`.",
-    ])
-
-
-def github_api() -> str:
-    """The GitHub REST API's base URL: ``BUNDLE_GITHUB_API``, else ``GITHUB_API_URL``, else api.github.com."""
-    return (os.environ.get("BUNDLE_GITHUB_API") or os.environ.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/")
-
-
-def open_pull_request(repo_id: str, *, head: str, base: str, title: str, body: str, token: str) -> str:
-    """Open a pull request on GitHub (``POST /repos/OWNER/REPO/pulls``) and return its page's URL.
-
-    Raises:
-        ZooError: the API cannot be reached or refuses (bad token, unknown repository, a pull request for
-            the branch exists); the message says the branch is pushed and where to open it by hand.
-    """
-    import requests
-
-    url = f"{github_api()}/repos/{repo_id}/pulls"
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json",
-               "X-GitHub-Api-Version": "2022-11-28", "User-Agent": "bundle-publish"}
-    pushed = (f"the branch '{head}' is pushed to {repo_id}: open the pull request by hand "
-              f"(https://github.com/{repo_id}/compare/{base}...{head}), or delete the branch and run again")
-    try:
-        response = requests.post(url, json={"title": title, "head": head, "base": base, "body": body},
-                                 headers=headers, timeout=60)
-    except requests.RequestException as err:
-        raise ZooError(f"cannot reach the GitHub API at {github_api()}: {err}", hint=pushed) from None
-    if response.status_code == 201:
-        return response.json()["html_url"]
-    try:
-        said = response.json()
-    except ValueError:
-        said = {}
-    details = "; ".join(e.get("message") or str(e) for e in said.get("errors", []) if isinstance(e, dict))
-    text = said.get("message") or response.reason or "no message"
-    reason = {
-        401: "GitHub refused the token (401 {text}): check GITHUB_TOKEN",
-        403: "the token may not open pull requests on {repo} (403 {text})",
-        404: "GitHub has no repository {repo} that this token can see (404 {text})",
-        422: "GitHub did not open the pull request (422 {text}{details})",
-    }.get(response.status_code, "the GitHub API answered {status} ({text}{details})")
-    raise ZooError(reason.format(text=text, repo=repo_id, status=response.status_code,
-                                 details=f": {details}" if details else ""), hint=pushed)
+        return publish_to_hub(bundle_dir, repo_id, token=token, dry_run=dry_run, net=net, weights=weights)
+    return publish_to_github(bundle_dir, repo_id, base=base, remote=remote, token=token, dry_run=dry_run, net=net,
+                             weights=weights)

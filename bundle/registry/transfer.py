@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import queue
 import re
 import threading
@@ -17,14 +16,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from bundle.errors import DownloadError, IntegrityError, ZooError
+from bundle import settings
+from bundle.errors import DownloadError, IntegrityError
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20  # bytes per read: per-chunk Python work is noise next to the I/O (4 MiB reads were slower:
 # buffers that large are fresh mmaps, page-faulted in on every read)
-CONNECT_TIMEOUT = 10.0  # seconds to open a connection
-READ_TIMEOUT = 60.0  # seconds without a byte from the server
 RETRIES = 5  # retries of a failed request, and resumes of a dropped transfer
 BACKOFF = 0.5  # seconds before the second retry, doubled for each further one
 BACKOFF_MAX = 30.0
@@ -218,17 +216,7 @@ def _backoff(failures: int) -> float:
 def resolve_timeouts(timeout: float | tuple[float, float] | None) -> tuple[float, float]:
     """(connect, read) seconds: from ``timeout`` (one number is both), else ``BUNDLE_HTTP_TIMEOUT``, else 10 and 60."""
     if timeout is None:
-        text = os.environ.get("BUNDLE_HTTP_TIMEOUT", "").strip()
-        if not text:
-            return CONNECT_TIMEOUT, READ_TIMEOUT
-        try:
-            values = [float(v) for v in text.replace(";", ",").split(",")]
-        except ValueError:
-            values = []
-        if len(values) not in (1, 2) or min(values) <= 0:
-            raise ZooError(f"BUNDLE_HTTP_TIMEOUT='{text}' is not a timeout",
-                           hint="write seconds (e.g. 120) or CONNECT,READ seconds (e.g. 10,120)")
-        return (values[0], values[-1])
+        return settings.http_timeout()
     if isinstance(timeout, (tuple, list)):
         return float(timeout[0]), float(timeout[1])
     return float(timeout), float(timeout)

@@ -7,6 +7,7 @@ import logging
 import os
 from typing import Any
 
+from bundle import settings
 from bundle.errors import FormatError, Location, UnsafeConfigError
 
 __all__ = ["DICT_SUFFIXES", "apply_logging_file", "process_rank", "rank_logs_info"]
@@ -154,12 +155,5 @@ def rank_logs_info(rank: int | None, environ=None) -> bool:
     """
     if rank is None:
         return True
-    text = (os.environ if environ is None else environ).get("BUNDLE_LOG_RANKS", "").strip().lower() or "0"
-    if text == "all":
-        return True
-    try:
-        ranks = {int(part) for part in text.replace(";", ",").split(",") if part.strip()}
-    except ValueError:
-        raise FormatError(f"BUNDLE_LOG_RANKS='{text}' is not a list of ranks",
-                          hint="write all, or ranks such as 0 or 0,1") from None
-    return rank in ranks
+    ranks = settings.log_ranks(environ)
+    return ranks is None or rank in ranks

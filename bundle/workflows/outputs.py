@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from bundle import settings
+
 __all__ = ["default_output_dir", "is_zoo_bundle", "output_overrides", "OUTPUT_IDS"]
 
 OUTPUT_IDS = ("output_dir", "log_dir")
@@ -20,22 +22,16 @@ OUTPUT_IDS = ("output_dir", "log_dir")
 def default_output_dir(name: str) -> Path:
     """``$BUNDLE_OUTPUT_DIR/NAME``, else ``<user data folder>/bundle/outputs/NAME``
     (``~/.local/share/bundle/outputs/NAME`` on Linux)."""
-    root = os.environ.get("BUNDLE_OUTPUT_DIR", "").strip()
-    if not root:
-        import platformdirs
-
-        root = str(Path(platformdirs.user_data_dir("bundle")) / "outputs")
-    return Path(root).expanduser() / name
+    return settings.output_root() / name
 
 
 def is_zoo_bundle(folder: str | os.PathLike) -> bool:
     """Whether ``folder`` is a bundle of the shipped zoo (``zoo/NAME``) or in the download cache."""
     from bundle.registry.index import packaged_zoo
-    from bundle.settings import cache_root
 
     path = Path(folder).resolve()
     zoo = packaged_zoo()
-    places = [cache_root().resolve()] + ([zoo.resolve()] if zoo is not None else [])
+    places = [settings.cache_root().resolve()] + ([zoo.resolve()] if zoo is not None else [])
     return any(path.is_relative_to(place) for place in places)
 
 

@@ -654,7 +654,7 @@ def test_duplicate_keys_setting_takes_warn_or_error(monkeypatch, tmp_path):
     with pytest.warns(DuplicateKeyWarning):
         assert Config.load(path).get("a") == 2
     monkeypatch.setenv("BUNDLE_DUPLICATE_KEYS", "sometimes")
-    with pytest.raises(ConfigError, match="BUNDLE_DUPLICATE_KEYS='sometimes' is not a choice"):
+    with pytest.raises(ConfigError, match="BUNDLE_DUPLICATE_KEYS='sometimes' is not warn or error"):
         Config.load(path)
     with pytest.raises(ValueError, match="duplicate_keys must be one of"):
         with duplicate_keys("ignore"):

@@ -7,22 +7,18 @@ or ``GH_TOKEN`` is sent for private repositories.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from bundle import settings
 from bundle.errors import ZooError
 from bundle.registry.sources import Mirror
 
 
-def github_url() -> str:
-    return os.environ.get("BUNDLE_GITHUB_URL", "https://github.com").rstrip("/")
-
-
 def asset_mirror(repo: str, tag: str, asset: str) -> Mirror:
     """Where a release asset downloads from (with the token, when one is set)."""
-    token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+    token = settings.github_token()
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/octet-stream"} if token else {}
-    return Mirror(f"{github_url()}/{repo}/releases/download/{tag}/{asset}", headers, kind="github")
+    return Mirror(f"{settings.github_url()}/{repo}/releases/download/{tag}/{asset}", headers, kind="github")
 
 
 def get(cache, name: str, spec: str | None, *, repo: str | None = None, sha256: str | None = None,

@@ -14,6 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
+from bundle import settings
 from bundle.errors import MissingDependencyError, ZooError
 from bundle.registry.sources import Mirror
 
@@ -23,17 +24,8 @@ log = logging.getLogger(__name__)
 def file_mirror(repo: str, revision: str, filename: str) -> Mirror:
     """Where one file of a Hub repository downloads from, with the token when one is set."""
     hub = _hub()
-    url = hub.hf_hub_url(repo, filename, revision=revision, endpoint=endpoint())
-    return Mirror(url, dict(hub.utils.build_hf_headers(token=token())), kind="hf")
-
-
-def endpoint() -> str | None:
-    """``HF_ENDPOINT`` as it is now (huggingface_hub reads it once, when first imported)."""
-    return os.environ.get("HF_ENDPOINT") or None
-
-
-def token() -> str | None:
-    return os.environ.get("HF_TOKEN") or None
+    url = hub.hf_hub_url(repo, filename, revision=revision, endpoint=settings.hf_endpoint())
+    return Mirror(url, dict(hub.utils.build_hf_headers(token=settings.hf_token())), kind="hf")
 
 
 def _hub():
@@ -47,9 +39,7 @@ def _hub():
 
 def offline() -> bool:
     """``BUNDLE_OFFLINE`` or huggingface_hub's ``HF_HUB_OFFLINE``."""
-    from bundle.settings import offline as bundle_offline
-
-    return bundle_offline() or os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    return settings.offline() or settings.hf_hub_offline()
 
 
 def get(cache, name: str, spec: str | None, *, repo: str | None = None, index: str | None = None,
@@ -90,9 +80,9 @@ def snapshot(cache, repo: str, revision: str) -> tuple[Path, str]:
     staging = Path(cache.root) / "tmp" / f"hf-{repo.replace('/', '--')}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        info = hub.HfApi(endpoint=endpoint(), token=token()).model_info(repo, revision=revision)
+        info = hub.HfApi(endpoint=settings.hf_endpoint(), token=settings.hf_token()).model_info(repo, revision=revision)
         hub.snapshot_download(repo_id=repo, revision=info.sha or revision, local_dir=str(staging),
-                              endpoint=endpoint(), token=token())
+                              endpoint=settings.hf_endpoint(), token=settings.hf_token())
     except RevisionNotFoundError:
         shutil.rmtree(staging, ignore_errors=True)
         raise ZooError(f"hf:{repo} has no revision '{revision}'",

@@ -19,12 +19,12 @@ import re
 import shutil
 from pathlib import Path
 
+from bundle import settings
 from bundle.errors import FormatError, IntegrityError, ZooError, close_matches
 from bundle.registry.versions import pick
 
 log = logging.getLogger(__name__)
 
-DEFAULT_INDEX = "https://raw.githubusercontent.com/Project-MONAI/model-zoo/dev/models/model_info.json"
 _HF_TREE = re.compile(r"^https?://[^/]+/(?P<repo>[^/]+/[^/]+)/tree/(?P<revision>[^/?#]+)/?$")
 
 
@@ -32,8 +32,7 @@ def model_info() -> tuple[dict, str]:
     """MONAI's index (key -> {checksum, source}) and where it was read from."""
     from bundle.registry.index import index_text
 
-    location = os.environ.get("BUNDLE_MONAI_INDEX", DEFAULT_INDEX)
-    text, where = index_text(location)
+    text, where = index_text(settings.monai_index())
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
