@@ -1,7 +1,8 @@
-"""The package's import graph has no cycles: module A importing module B (at the top of A, where it runs
-when A is imported) never leads back to A. Imports inside functions run later, on demand (they keep
-start-up fast and load heavy libraries only when used); they are not edges of this graph, and neither are
-imports under ``if TYPE_CHECKING:``. A package's ``__init__`` importing its own submodules is an edge too."""
+"""The package's import graph has no cycles: module A importing module B never leads back to A. Every import
+is an edge, at the top of a module or inside a function (imports inside functions keep start-up fast; they
+must not be a way around a cycle); imports under ``if TYPE_CHECKING:`` (types only) are not. A package's
+``__init__`` importing its own submodules is an edge too; a module importing its own parent package is not
+(the parent is imported first anyway)."""
 
 from __future__ import annotations
 
@@ -18,14 +19,12 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _top_level_imports(tree: ast.Module, name: str, is_package: bool) -> set[str]:
-    """Modules of ``bundle`` that ``name`` imports when it is imported."""
+def _imports(tree: ast.Module, name: str, is_package: bool) -> set[str]:
+    """Modules of ``bundle`` that ``name`` imports, anywhere but under ``if TYPE_CHECKING:``."""
     found: set[str] = set()
     stack: list[ast.AST] = list(tree.body)
     while stack:
         node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            continue
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             stack.extend(node.orelse)
             continue
@@ -49,7 +48,7 @@ def import_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for name, path in files.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        imports = _top_level_imports(tree, name, path.name == "__init__.py")
+        imports = _imports(tree, name, path.name == "__init__.py")
         edges = set()
         for module in imports:
             # importing a.b.c imports a and a.b first (their __init__ modules run)

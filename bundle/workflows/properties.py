@@ -14,7 +14,7 @@ import copy
 import os
 from typing import Any
 
-from bundle.errors import FormatError, Location, did_you_mean
+from bundle.errors import BundleFileNotFoundError, FormatError, Location, did_you_mean
 
 __all__ = [
     "DESC", "REQUIRED", "ID", "REF_ID", "TRAIN_TYPES", "INFER_TYPES",
@@ -173,8 +173,6 @@ def load_properties(workflow_type: str | None, properties_path: str | os.PathLik
         return copy.deepcopy({**chosen, **MetaProperties})
     path = os.fspath(properties_path)
     if not os.path.isfile(path):
-        from bundle.workflows.base import BundleFileNotFoundError
-
         raise BundleFileNotFoundError(f"properties file '{path}' does not exist", hint="check the path")
     from bundle.config.loader import load_file
 

@@ -9,16 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bundle import settings
 from bundle.errors import ZooError
-from bundle.registry.sources import Mirror
-
-
-def asset_mirror(repo: str, tag: str, asset: str) -> Mirror:
-    """Where a release asset downloads from (with the token, when one is set)."""
-    token = settings.github_token()
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/octet-stream"} if token else {}
-    return Mirror(f"{settings.github_url()}/{repo}/releases/download/{tag}/{asset}", headers, kind="github")
+from bundle.registry.sources.mirrors import asset_mirror
 
 
 def get(cache, name: str, spec: str | None, *, repo: str | None = None, sha256: str | None = None,

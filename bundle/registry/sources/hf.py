@@ -15,26 +15,10 @@ import shutil
 from pathlib import Path
 
 from bundle import settings
-from bundle.errors import MissingDependencyError, ZooError
-from bundle.registry.sources import Mirror
+from bundle.errors import ZooError
+from bundle.registry.sources.mirrors import hub_module
 
 log = logging.getLogger(__name__)
-
-
-def file_mirror(repo: str, revision: str, filename: str) -> Mirror:
-    """Where one file of a Hub repository downloads from, with the token when one is set."""
-    hub = _hub()
-    url = hub.hf_hub_url(repo, filename, revision=revision, endpoint=settings.hf_endpoint())
-    return Mirror(url, dict(hub.utils.build_hf_headers(token=settings.hf_token())), kind="hf")
-
-
-def _hub():
-    try:
-        import huggingface_hub
-        import huggingface_hub.utils
-    except ImportError:  # a dependency of the package; only a broken install lacks it
-        raise MissingDependencyError("huggingface_hub", purpose="Hugging Face downloads") from None
-    return huggingface_hub
 
 
 def offline() -> bool:
@@ -74,7 +58,7 @@ def snapshot(cache, repo: str, revision: str) -> tuple[Path, str]:
     Raises:
         ZooError: the repository or revision does not exist, or the Hub cannot be reached.
     """
-    hub = _hub()
+    hub = hub_module()
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
     staging = Path(cache.root) / "tmp" / f"hf-{repo.replace('/', '--')}-{os.getpid()}"

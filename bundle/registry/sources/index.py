@@ -10,6 +10,7 @@ from urllib.parse import urljoin
 
 from bundle.errors import ZooError
 from bundle.registry.sources import Mirror
+from bundle.registry.sources.mirrors import asset_mirror, file_mirror
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,7 @@ def _mirror(source: dict, index_location: str) -> Mirror:
     if "url" in source:
         return Mirror(_absolute(source["url"], index_location), kind="url")
     if "github" in source:
-        from bundle.registry.sources.github import asset_mirror
-
         return asset_mirror(source["github"], source["tag"], source["asset"])
-    from bundle.registry.sources.hf import file_mirror
-
     return file_mirror(source["hf"], source["revision"], source["filename"])
 
 
