@@ -16,6 +16,7 @@ import zipfile
 import pytest
 
 from tests.conftest import REPO
+from tests.registry.test_hub import TOKEN, hub  # noqa: F401 - the fake Hub fixture
 
 monai = pytest.importorskip("monai")
 import monai.bundle  # noqa: E402
@@ -389,20 +390,6 @@ def test_onnx_export_runs_on_a_zoo_bundle(tmp_path):
 
 
 # --- push_to_hf_hub -------------------------------------------------------------------------------
-
-TOKEN = "hf_test_token"
-
-
-@pytest.fixture
-def hub(monkeypatch):
-    from tests.fakehub import FakeHub
-
-    with FakeHub(token=TOKEN) as fake:
-        monkeypatch.setenv("HF_ENDPOINT", fake.url)
-        monkeypatch.setenv("HF_TOKEN", TOKEN)
-        monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
-        yield fake
-
 
 @pytest.mark.integration
 def test_push_to_hf_hub_opens_a_pull_request_with_the_files_monai_pushes(tmp_path, hub, monkeypatch):

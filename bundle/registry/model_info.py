@@ -12,13 +12,11 @@ Example:
 
 from __future__ import annotations
 
-import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from bundle.errors import FormatError, ZooError, did_you_mean
+from bundle.errors import ZooError, did_you_mean
 
 __all__ = ["get_all_bundles_list", "get_bundle_versions", "get_bundle_info", "UnknownBundleError"]
 
@@ -52,13 +50,9 @@ def _index(repo: str, tag: str, auth_token: str | None) -> tuple[dict, str]:
             path = fetch(url, Path(scratch) / "model_info.json", headers={"Authorization": f"Bearer {auth_token}"},
                          progress=False)
             text, where = path.read_text(encoding="utf-8"), url
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise FormatError(f"'{where}' is not valid JSON: {err.msg}") from None
-    if not isinstance(data, dict):
-        raise FormatError(f"'{where}' is not a model_info.json (an object of NAME_vVERSION keys)")
-    return data, where
+    from bundle.registry.sources.monai import parse_model_info
+
+    return parse_model_info(text, where), where
 
 
 def _bundles(data: dict) -> dict[str, dict[str, dict[str, Any]]]:
