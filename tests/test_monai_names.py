@@ -419,3 +419,17 @@ def test_push_to_hf_hub_refusals_upload_nothing(tmp_path, hub):
     with pytest.raises(ZooError, match="commit_message"):
         bundle.push_to_hf_hub("org/ours", SEG, str(tmp_path), commit_message="x")
     assert hub.commits == [] and "org/ours" not in hub.repos
+
+
+@pytest.mark.parametrize("name", ["bundle.config.kwargs", "bundle.format.bundle_config"])
+def test_docstring_examples_run(name, tmp_path, monkeypatch):
+    import doctest
+    import importlib
+
+    shutil.copytree(REPO / "zoo", tmp_path / "zoo", ignore=shutil.ignore_patterns("eval", "logs"))
+    monkeypatch.chdir(tmp_path)
+    module = importlib.import_module(name)
+    runner = doctest.DocTestRunner()
+    for test in doctest.DocTestFinder().find(module, name):
+        runner.run(test)
+    assert runner.tries and runner.failures == 0

@@ -40,7 +40,7 @@ def load_bundle_config(bundle_path: str | os.PathLike, *config_names: str, **loa
     Example:
         >>> parser = load_bundle_config("zoo/ellipsoid_segmentation", "inference.json")
         >>> parser["_meta_::version"], parser["network_def::_target_"]
-        ('0.1.1', 'bundle.components.networks.UNet2d')
+        ('0.1.1', 'bundle.components.networks.CompactUNet')
     """
     from bundle.config.parser import ConfigParser
     from bundle.trust import default_trusted
