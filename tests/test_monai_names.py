@@ -286,6 +286,8 @@ def test_load_from_bundle_dir_equals_monais(tmp_path):
     _same_state(bundle.scripts.load(SEG, model=given, **args), theirs)
     ours = bundle.scripts.load(SEG, workflow_type="inference", net_override={"norm": "batch"}, **args)
     _same_state(ours, monai.bundle.load(SEG, workflow_type="inference", net_override={"norm": "batch"}, **args))
+    named = dict(workflow_name="ConfigWorkflow", net_override={"norm": "batch"}, **args)  # through the workflow
+    _same_state(bundle.scripts.load(SEG, **named), monai.bundle.load(SEG, **named))
 
 
 def test_load_without_the_workflow_config_returns_the_state_dict(tmp_path):
