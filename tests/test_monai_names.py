@@ -354,6 +354,27 @@ def test_load_downloads_into_bundle_dir_and_builds_in_safe_mode(tmp_path, local_
         bundle.scripts.load(SEG, trusted=True, **args)
 
 
+def test_download_large_files_equals_monais(tmp_path, local_server):
+    import hashlib
+
+    import yaml
+
+    from bundle.errors import BundleFileNotFoundError
+
+    data = b"large" * 1000
+    entry = {"path": "models/extra.pt", "url": local_server.add("/extra.pt", data),
+             "hash_val": hashlib.md5(data).hexdigest(), "hash_type": "md5"}
+    for who in ("ours", "theirs"):
+        (tmp_path / who / "models").mkdir(parents=True)
+        (tmp_path / who / "large_files.yml").write_text(yaml.safe_dump({"large_files": [entry]}))
+    monai.bundle.download_large_files(str(tmp_path / "theirs"))
+    assert bundle.download_large_files(str(tmp_path / "ours"), "large_files.yml") == [
+        tmp_path / "ours" / "models" / "extra.pt"]
+    assert (tmp_path / "ours/models/extra.pt").read_bytes() == (tmp_path / "theirs/models/extra.pt").read_bytes()
+    with pytest.raises(BundleFileNotFoundError, match="large_files.json"):
+        bundle.download_large_files(str(tmp_path / "ours"), "large_files.json")
+
+
 # --- exporters ------------------------------------------------------------------------------------
 
 
