@@ -45,10 +45,6 @@ def _default_metadata() -> dict:
 DEFAULT_METADATA = _default_metadata()
 
 
-def _dict_transforms(*targets: str, **options: object) -> list[dict]:
-    return [{"_target_": t, "keys": "image", **options.get(t, {})} for t in targets]  # type: ignore[dict-item]
-
-
 #: the inference config MONAI's ``init_bundle`` writes (a skeleton: ``network_def`` is ``"???"``)
 DEFAULT_INFERENCE = {
     "imports": ["$import glob"],
@@ -60,8 +56,12 @@ DEFAULT_INFERENCE = {
     "network": "$@network_def.to(@device)",
     "preprocessing": {
         "_target_": "Compose",
-        "transforms": _dict_transforms("LoadImaged", "EnsureChannelFirstd", "ScaleIntensityd", "EnsureTyped",
-                                       EnsureTyped={"device": "@device"}),
+        "transforms": [
+            {"_target_": "LoadImaged", "keys": "image"},
+            {"_target_": "EnsureChannelFirstd", "keys": "image"},
+            {"_target_": "ScaleIntensityd", "keys": "image"},
+            {"_target_": "EnsureTyped", "keys": "image", "device": "@device"},
+        ],
     },
     "dataset": {"_target_": "Dataset", "data": "$[{'image': i} for i in @datalist]", "transform": "@preprocessing"},
     "dataloader": {"_target_": "DataLoader", "dataset": "@dataset", "batch_size": 1, "shuffle": False, "num_workers": 0},
