@@ -27,13 +27,35 @@ _LAZY = {
     "PythonicWorkflow": "bundle.workflows.pythonic",
     "create_workflow": "bundle.workflows.create",
     "run_workflow": "bundle.workflows.create",
+    "run": "bundle.workflows.create",
+    "TrainProperties": "bundle.workflows.properties",
+    "InferProperties": "bundle.workflows.properties",
+    "MetaProperties": "bundle.workflows.properties",
+    # the rest of monai.bundle's names (bundle.scripts and bundle.utils are its module paths)
+    "ckpt_export": "bundle.export.monai",
+    "onnx_export": "bundle.export.monai",
+    "trt_export": "bundle.export.monai",
+    "download": "bundle.registry.monai_api",
+    "download_large_files": "bundle.registry.monai_api",
+    "push_to_hf_hub": "bundle.registry.monai_api",
+    "get_all_bundles_list": "bundle.registry.model_info",
+    "get_bundle_versions": "bundle.registry.model_info",
+    "get_bundle_info": "bundle.registry.model_info",
+    "update_kwargs": "bundle.config.kwargs",
+    "load_bundle_config": "bundle.format.bundle_config",
+    "EXPR_KEY": "bundle.utils",
+    "ID_REF_KEY": "bundle.utils",
+    "ID_SEP_KEY": "bundle.utils",
+    "MACRO_KEY": "bundle.utils",
+    "DEFAULT_EXP_MGMT_SETTINGS": "bundle.workflows.tracking_defaults",
+    "DEFAULT_MLFLOW_SETTINGS": "bundle.workflows.tracking_defaults",
     # our own
     "Bundle": "bundle.format.bundle",
     "verify_bundle": "bundle.format.verify",
     "Config": "bundle.config.engine",
     "SafePolicy": "bundle.config.safety",
     "BundleError": "bundle.errors",
-    # the zoo: embedding API
+    # the zoo: embedding API (MONAI's load is bundle.scripts.load)
     "load": "bundle.registry.load",
 }
 

@@ -35,7 +35,7 @@ def tracking_settings(tracking: str | dict | None) -> dict | None:
             raise MissingDependencyError("mlflow", purpose=purpose)
         if importlib.util.find_spec("monai") is None:
             raise MissingDependencyError("monai", extra="monai", purpose=purpose + " (its MLFlowHandler is MONAI's)")
-        from monai.bundle.utils import DEFAULT_EXP_MGMT_SETTINGS
+        from bundle.workflows.tracking_defaults import DEFAULT_EXP_MGMT_SETTINGS
 
         settings: Any = copy.deepcopy(DEFAULT_EXP_MGMT_SETTINGS["mlflow"])
     elif isinstance(tracking, dict):

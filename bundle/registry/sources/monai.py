@@ -33,13 +33,22 @@ def model_info() -> tuple[dict, str]:
     from bundle.registry.index import index_text
 
     text, where = index_text(settings.monai_index())
+    return parse_model_info(text, where), where
+
+
+def parse_model_info(text: str, where: str) -> dict:
+    """The content of a ``model_info.json`` read from ``where``.
+
+    Raises:
+        FormatError: it is not JSON, or not an object.
+    """
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise FormatError(f"MONAI's model_info.json is not valid JSON: {err.msg}") from None
+        raise FormatError(f"MONAI's model_info.json ('{where}') is not valid JSON: {err.msg}") from None
     if not isinstance(data, dict):
         raise FormatError(f"'{where}' is not a model_info.json (an object of NAME_vVERSION keys)")
-    return data, where
+    return data
 
 
 def versions_of(data: dict, name: str) -> list[str]:
