@@ -18,6 +18,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from bundle import settings
 from bundle.errors import FormatError, Location, NetworkBuildError, ZooError
 
 __all__ = ["download", "download_large_files", "load", "push_to_hf_hub"]
@@ -312,9 +313,6 @@ def push_to_hf_hub(
 
 def _create_repo(repo: str, token: str | None, *, private: bool) -> None:
     """Create ``repo`` with the visibility asked for; ``publish_to_hub`` uses it as it is."""
-    from bundle.registry.sources.hf import endpoint
-    from bundle.registry.sources.hf import token as env_token
-
     try:
         from huggingface_hub import HfApi
         from huggingface_hub.errors import HfHubHTTPError
@@ -322,11 +320,11 @@ def _create_repo(repo: str, token: str | None, *, private: bool) -> None:
         from bundle.errors import MissingDependencyError
 
         raise MissingDependencyError("huggingface_hub", purpose="publishing to the Hugging Face Hub") from None
-    token = token or env_token()
+    token = token or settings.hf_token()
     if not token:
         return  # publish_to_hub says what is missing
     try:
-        HfApi(endpoint=endpoint(), token=token).create_repo(repo, private=private, exist_ok=True)
+        HfApi(endpoint=settings.hf_endpoint(), token=token).create_repo(repo, private=private, exist_ok=True)
     except (HfHubHTTPError, OSError) as err:
         raise ZooError(f"cannot create hf:{repo} ({str(err).splitlines()[0] if str(err) else type(err).__name__})",
                        hint="check HF_TOKEN: it must be a token with write access") from None
