@@ -10,11 +10,14 @@ config gives the site: ``partition-id``/``num-partitions`` (a shard of the bundl
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
 import math
+import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,8 @@ from bundle.atomic import write_atomic
 from bundle.fl.algo import ClientAlgorithm
 from bundle.fl.exchange import ExchangeObject, FederatedLearningError, Statistics, WeightType
 
-__all__ = ["RUN_CONFIG", "STRATEGIES", "client_app", "server_app", "check_client_weights", "make_strategy"]
+__all__ = ["RUN_CONFIG", "STRATEGIES", "client_app", "server_app", "check_client_weights", "make_strategy",
+           "PromptGrid"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +39,7 @@ STRATEGIES = ("fedavg", "fedavg-uniform", "fedprox")
 
 # what clients report about the work rather than the model
 BOOKKEEPING = frozenset({"num-examples", "num-iterations", "num-executed-examples", "unit-weight", "train-seconds",
-                         "bytes-sent", "bytes-received"})
+                         "bytes-sent", "bytes-received", "pid", "startup-seconds", "build-seconds", "replied-at"})
 
 # the run config keys and their defaults (``flwr run --run-config 'num-rounds=3 ...'``)
 RUN_CONFIG: dict[str, Any] = {
@@ -53,6 +57,7 @@ RUN_CONFIG: dict[str, Any] = {
     "record-clients": "",  # a folder to keep each client's reported weights (inspection, tests)
     "round-timeout": 600.0,
     "device": "",
+    "reply-poll-interval": 0.1,  # seconds between the server's checks for the clients' replies (Flower's: 3)
 }
 
 
@@ -82,6 +87,18 @@ def _client_algo(context: Context) -> ClientAlgorithm:
     return algo
 
 
+def _process_age() -> float:
+    """Seconds since this process started (Linux; -1.0 where ``/proc`` does not tell)."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            started = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22: start time in clock ticks
+        with open("/proc/uptime", encoding="ascii") as f:
+            uptime = float(f.read().split()[0])
+        return uptime - started / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return -1.0
+
+
 def _weights_in(msg: Message) -> ExchangeObject:
     arrays = msg.content.array_records["arrays"]
     return ExchangeObject(weights=arrays.to_torch_state_dict(), weight_type=WeightType.WEIGHTS)
@@ -90,7 +107,10 @@ def _weights_in(msg: Message) -> ExchangeObject:
 @client_app.train()
 def client_train(msg: Message, context: Context) -> Message:
     """One round of local training: the global weights in, the local weights and counts out."""
+    startup = _process_age()  # Flower starts a ClientApp process per message: its start-up is part of the round
+    started = time.perf_counter()
     algo = _client_algo(context)
+    build = time.perf_counter() - started
     config = msg.content.config_records.get("config", ConfigRecord())
     started = time.perf_counter()
     algo.train(_weights_in(msg), extra={"proximal_mu": float(config.get("proximal-mu", 0.0))})
@@ -102,11 +122,15 @@ def client_train(msg: Message, context: Context) -> Message:
         "num-executed-examples": out.statistics[Statistics.NUM_EXECUTED_EXAMPLES],
         "unit-weight": 1,
         "train-seconds": seconds,
+        "pid": os.getpid(),
+        "startup-seconds": startup,
+        "build-seconds": build,
         "bytes-received": msg.content.array_records["arrays"].count_bytes(),
         **out.metrics,
     }
     arrays = ArrayRecord(out.weights)
     metrics["bytes-sent"] = arrays.count_bytes()
+    metrics["replied-at"] = time.time()
     content = RecordDict({
         "arrays": arrays, "metrics": MetricRecord(metrics),
         "client": ConfigRecord({"name": algo.client_name}),
@@ -153,6 +177,69 @@ def check_client_weights(name: str, weights: dict[str, Any], reference: dict[str
 
 
 # --- the server --------------------------------------------------------------------------------
+
+class PromptGrid(Grid):
+    """Flower's ``Grid`` with shorter waits for the clients' replies; every other call is the wrapped grid's.
+
+    Flower's HTTP grid (``flwr/superlink/grid/http_grid.py``) sleeps 3 s between pulls in
+    ``send_and_receive``, so a round ends up to 3 s after its last reply arrived; this one pulls every
+    ``poll_interval`` seconds. And a reply is listed as soon as its SuperNode announced it, while the
+    SuperNode still uploads its arrays: the grid's ``pull_objects`` then waits 1, 2, 4, 8... s
+    (``PULL_INITIAL_BACKOFF``, ``PULL_BACKOFF_CAP`` in ``flwr/supercore/constant.py``) between tries,
+    which cost rounds of three clients 20 s on a busy machine. While this grid pulls, the grid
+    module's ``pull_objects`` is Flower's own function with ``poll_interval`` as its first wait and
+    1 s as its longest.
+    """
+
+    def __init__(self, grid: Grid, poll_interval: float) -> None:
+        self.grid = grid
+        self.poll_interval = poll_interval
+
+    def set_run(self, run: Any) -> None:
+        self.grid.set_run(run)
+
+    @property
+    def run(self) -> Any:
+        return self.grid.run
+
+    def create_message(self, content: RecordDict, message_type: str, dst_node_id: int, group_id: str,
+                       ttl: float | None = None) -> Message:
+        return self.grid.create_message(content, message_type, dst_node_id, group_id, ttl)
+
+    def get_node_ids(self) -> Any:
+        return self.grid.get_node_ids()
+
+    def get_nodes(self) -> Any:
+        return self.grid.get_nodes()
+
+    def push_messages(self, messages: Any) -> Any:
+        return self.grid.push_messages(messages)
+
+    def pull_messages(self, message_ids: Any) -> Any:
+        module = sys.modules.get(type(self.grid).__module__)
+        pull_objects = getattr(module, "pull_objects", None)
+        if pull_objects is None:  # not Flower's HTTP grid (or a Flower that pulls otherwise)
+            return list(self.grid.pull_messages(message_ids))
+        module.pull_objects = functools.partial(  # type: ignore[union-attr]
+            pull_objects, initial_backoff=self.poll_interval, backoff_cap=1.0)
+        try:
+            return list(self.grid.pull_messages(message_ids))
+        finally:
+            module.pull_objects = pull_objects  # type: ignore[union-attr]
+
+    def send_and_receive(self, messages: Any, *, timeout: float | None = None) -> list[Message]:
+        """Push ``messages``, then pull their replies until all came or ``timeout`` seconds passed."""
+        waiting = set(self.push_messages(messages))
+        end = time.time() + (timeout if timeout is not None else 0.0)
+        replies: list[Message] = []
+        while waiting and (timeout is None or time.time() < end):
+            pulled = list(self.pull_messages(waiting))
+            replies.extend(pulled)
+            waiting.difference_update(m.metadata.reply_to_message_id for m in pulled)
+            if waiting:
+                time.sleep(self.poll_interval)
+        return replies
+
 
 def make_strategy(name: str, *, min_clients: int, proximal_mu: float, evaluate_clients: bool, record: Any) -> Any:
     """A Flower strategy whose ``aggregate_train`` drops (and records) failed or bad replies.
@@ -215,6 +302,7 @@ class _Rounds:
         import torch
 
         entry, good = self.entry(server_round), []
+        entry["replies-time"] = time.time()  # when the last reply came (or the round timed out)
         for msg in replies:
             name = _client_name(msg, self.names)
             if msg.has_error():
@@ -306,6 +394,7 @@ def server_main(grid: Grid, context: Context) -> None:
             rounds.write()
             return None
         metrics = scorer.evaluate(ExchangeObject(weights=state, weight_type=WeightType.WEIGHTS)).metrics
+        entry["evaluate-seconds"] = time.time() - entry["time"]
         entry["metrics"].update(metrics)
         rounds.write()
         return MetricRecord(metrics)
@@ -314,6 +403,7 @@ def server_main(grid: Grid, context: Context) -> None:
                              proximal_mu=float(rc["proximal-mu"]), evaluate_clients=not has_evaluator,
                              record=rounds)
     train_config = ConfigRecord({"proximal-mu": float(rc["proximal-mu"]) if rc["strategy"] == "fedprox" else 0.0})
+    grid = PromptGrid(grid, float(rc["reply-poll-interval"]))
     result = strategy.start(grid=grid, initial_arrays=ArrayRecord(reference), num_rounds=int(rc["num-rounds"]),
                             timeout=float(rc["round-timeout"]), train_config=train_config, evaluate_fn=evaluate)
     # the round's metrics are the model's (averaged by examples); the counts stay per client

@@ -57,6 +57,19 @@ def write_app(folder: Path, run_config: Mapping[str, Any], *, server_app: str = 
     return folder
 
 
+# how often a SuperExec asks its SuperNode (or SuperLink) for a task to start a ClientApp (or
+# ServerApp) process for; Flower's default is 1 s, and a round waits for it once per message
+TASK_POLL_INTERVAL = "0.1"
+
+
+def _flower_environment(bin_dir: str, **extra: str) -> dict[str, str]:
+    """The environment of the Flower processes we start: this Python's executables first on ``PATH``
+    (they start ``flower-superexec``, ``flwr-clientapp``... by name), prompt task polling, unbuffered logs."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), **extra}
+    env.setdefault("FLWR_SUPEREXEC_TASK_POLL_INTERVAL", TASK_POLL_INTERVAL)
+    return env
+
+
 def _tls_options(tls: Mapping[str, str] | None) -> list[str]:
     if not tls:
         return ["--insecure"]
@@ -112,14 +125,14 @@ def run_supernode(
     cmd += ["--insecure"] if insecure else ["--root-certificates", str(root_certificates)]
     if node_config:
         cmd += ["--node-config", " ".join(node_config)]
-    bin_dir = str(Path(cmd[0]).parent)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    env = _flower_environment(str(Path(cmd[0]).parent))
     # to a file, not a pipe: the SuperExec the SuperNode starts would hold a pipe open after it exits
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as log:
-        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         lines: list[str] = []
-        previous = _stop_on_sigterm()
+        previous = _stop_on_sigterm()  # before the start: a SIGTERM in between would leave the SuperNode
+        p = None
         try:
+            p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
             while True:
                 done = p.poll() is not None
                 log.seek(0)
@@ -132,7 +145,8 @@ def run_supernode(
                     break
                 time.sleep(0.2)
         finally:
-            _stop([p])
+            if p is not None:
+                _stop([p])
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
     tail = lines[-25:]
@@ -152,13 +166,15 @@ def run_supernode(
 
 
 def _stop_on_sigterm() -> Any:
-    """Make SIGTERM end the wait (so the SuperNode, in its own session, is stopped too); the old handler."""
+    """Make SIGTERM end the wait (so the Flower processes, in sessions of their own, are stopped too); the
+    old handler."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         return None
 
     def handler(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
         raise KeyboardInterrupt
 
     return signal.signal(signal.SIGTERM, handler)
@@ -291,11 +307,11 @@ def run_local_federation(
         f'[superlink]\ndefault = "local"\n\n[superlink.local]\naddress = "127.0.0.1:{link_port}"\n'
         + (f'root-certificates = "{Path(tls["ssl-ca-certfile"]).resolve()}"\n' if tls else "insecure = true\n"),
         encoding="utf-8")
-    # the SuperLink and SuperNodes start flower-superexec, flwr-serverapp... by name: this Python's first
-    bin_dir = str(Path(flower_command("flwr")[0]).parent)
-    env = {**os.environ, "FLWR_HOME": str(home), "PYTHONUNBUFFERED": "1",
-           "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    env = _flower_environment(str(Path(flower_command("flwr")[0]).parent), FLWR_HOME=str(home))
     processes: list[subprocess.Popen] = []
+    # our processes run in sessions of their own (so that stopping one stops what it started): a
+    # SIGTERM to us must stop them, as Ctrl-C does
+    previous = _stop_on_sigterm()
 
     def start(cmd: list[str], log_name: str) -> subprocess.Popen:
         log = open(work / log_name, "wb")  # noqa: SIM115 (closed when the process is)
@@ -334,6 +350,8 @@ def run_local_federation(
         raise FederatedLearningError(f"the federated run did not finish within {timeout:.0f} s") from err
     finally:
         _stop(processes)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         if temp is not None:
             keep = summary_path.read_bytes() if summary_path.is_file() and summary_path.parent == work else None
             temp.cleanup()
