@@ -31,7 +31,8 @@ def export(
     filepath: str | None = None,
     overrides: dict | None = None,
 ) -> int:
-    """Export a bundle's network to TorchScript, ONNX, TensorRT or a Triton model repository and print how its outputs compare with PyTorch's.
+    """Export a bundle's network to TorchScript, ONNX, TensorRT or a Triton model repository and print how its
+    outputs compare with PyTorch's.
 
     The export is written under its final name in a temporary folder beside OUTPUT, run on inputs
     shaped as the metadata's network_data_format says (several batch sizes; several spatial sizes

@@ -103,7 +103,8 @@ def label(
     from bundle.label.infer import InferTask
 
     datastore = LocalDatastore(dataset)
-    chosen = next_image(InferTask(target, trusted=trust, device=device, overrides=overrides), strategy, datastore, samples=samples)
+    task = InferTask(target, trusted=trust, device=device, overrides=overrides)
+    chosen = next_image(task, strategy, datastore, samples=samples)
     _print(chosen.get("ranked", []))
     return 0
 

@@ -195,7 +195,8 @@ class Expander:
             out = {}
             for k, v in node.items():
                 t = type(v)
-                if t is dict or t is list or (t is str and v[:1] in _SIGILS) or (t not in _LEAVES and isinstance(v, (dict, list, str))):
+                if (t is dict or t is list or (t is str and v[:1] in _SIGILS)
+                        or (t not in _LEAVES and isinstance(v, (dict, list, str)))):
                     v = self._walk(v, f"{id}::{k}" if id else str(k), file)
                 out[k] = v
             return out
@@ -203,7 +204,8 @@ class Expander:
             items = []
             for i, v in enumerate(node):
                 t = type(v)
-                if t is dict or t is list or (t is str and v[:1] in _SIGILS) or (t not in _LEAVES and isinstance(v, (dict, list, str))):
+                if (t is dict or t is list or (t is str and v[:1] in _SIGILS)
+                        or (t not in _LEAVES and isinstance(v, (dict, list, str)))):
                     v = self._walk(v, f"{id}::{i}" if id else str(i), file)
                 items.append(v)
             return items

@@ -16,7 +16,7 @@ from types import CodeType, ModuleType
 from typing import Any, Callable, Mapping
 
 from bundle.config import syntax
-from bundle.errors import ExpressionError, ExpressionSyntaxError, MissingDependencyError, UnsafeConfigError
+from bundle.errors import ExpressionSyntaxError, MissingDependencyError, UnsafeConfigError
 
 DEFAULT_GLOBALS: Mapping[str, str] = {"monai": "monai", "torch": "torch", "np": "numpy", "numpy": "numpy"}
 _PLACEHOLDER = "__ref_{}"

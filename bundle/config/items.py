@@ -323,7 +323,7 @@ class ReferenceResolver:
         config = {}
         for k, v in node.items():
             cid = syntax.join_id(id, k)
-            if k in (syntax.DESC_KEY, syntax.MODE_KEY) or (k == syntax.TARGET_KEY and isinstance(v, str) and not v[:1] in "@$"):
+            if k in (syntax.DESC_KEY, syntax.MODE_KEY) or (k == syntax.TARGET_KEY and isinstance(v, str) and v[:1] not in "@$"):
                 config[k] = v
                 continue
             value = engine.resolve(cid)

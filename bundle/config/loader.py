@@ -103,7 +103,8 @@ def load_file(path: str | os.PathLike) -> Any:
 
     A duplicate key warns (``DuplicateKeyWarning``, MONAI's ``Duplicate key: `a```; the later value is
     kept) or, under ``duplicate_keys("error")``, ``BUNDLE_DUPLICATE_KEYS=error`` or
-    ``MONAI_FAIL_ON_DUPLICATE_CONFIG=1``, raises ``DuplicateKeyError``. YAML anchors and aliases are expanded into independent copies,
+    ``MONAI_FAIL_ON_DUPLICATE_CONFIG=1``, raises ``DuplicateKeyError``. YAML anchors and aliases are expanded
+    into independent copies,
     so changing one place never changes another.
 
     Raises:

@@ -109,9 +109,13 @@ DEFAULT_MODULE_ROOTS: Mapping[str, str] = {"torch": "torch", "np": "numpy", "num
 #: reads raw memory (``memoryview``) or leaks addresses (``id``). ``setattr`` is a restricted
 #: stand-in that can only set the flags in ``SAFE_SETTABLE_ATTRIBUTES``.
 SAFE_BUILTINS: frozenset[str] = frozenset(
-    "abs all any ascii bin bool bytearray bytes callable chr complex dict divmod enumerate filter "
-    "float frozenset hash hex int isinstance issubclass iter len list map max min next oct ord pow "
-    "print range repr reversed round set slice sorted str sum tuple zip setattr".split()
+    [
+        "abs", "all", "any", "ascii", "bin", "bool", "bytearray", "bytes", "callable", "chr", "complex",
+        "dict", "divmod", "enumerate", "filter", "float", "frozenset", "hash", "hex", "int", "isinstance",
+        "issubclass", "iter", "len", "list", "map", "max", "min", "next", "oct", "ord", "pow", "print",
+        "range", "repr", "reversed", "round", "set", "slice", "sorted", "str", "sum", "tuple", "zip",
+        "setattr"
+    ]
 )
 
 #: The only attributes ``setattr`` may set in safe mode: global switches nearly every MONAI
@@ -153,8 +157,10 @@ _REFUSED_ATTRIBUTE_PREFIXES: Mapping[str, str] = {"spawn": "it runs processes", 
 # Module names refused as a part of a ``_target_`` path after its allowed prefix
 # (``torch.utils.data.dataloader.os.system`` is a real attribute chain).
 _REFUSED_TARGET_PARTS = frozenset(
-    "os posix nt sys subprocess shutil builtins importlib pickle marshal ctypes socket runpy pty "
-    "pathlib tempfile multiprocessing".split()
+    [
+        "os", "posix", "nt", "sys", "subprocess", "shutil", "builtins", "importlib", "pickle", "marshal",
+        "ctypes", "socket", "runpy", "pty", "pathlib", "tempfile", "multiprocessing"
+    ]
 )
 #: Keyword arguments that switch a safe loader to an unsafe one, with the value that does it
 #: (refused by the static check when written, by the runtime guard when passed).

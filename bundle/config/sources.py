@@ -8,7 +8,7 @@ when asked, by scanning that file's text once.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 from bundle.config import syntax
 from bundle.config.loader import FilePath, positions_of
@@ -44,7 +44,7 @@ class Given(NamedTuple):
     label: str
 
 
-Origin = Union[InFile, TopKey, Alias, Given]
+Origin = InFile | TopKey | Alias | Given
 
 
 class Sources:

@@ -213,7 +213,8 @@ def package_monai_deploy(bundle_dir: str | os.PathLike, output: str | os.PathLik
         write_atomic(app / "app.py", _APP.format(**fields))
         write_atomic(app / "__main__.py", _MAIN)
         write_atomic(app / "app.yaml", _YAML.format(**fields))
-        write_atomic(app / "requirements.txt", f"monai-deploy-app-sdk>=2.0\nmonai>=1.3\ntorch>={torch.__version__.split('+')[0]}\n"
+        torch_version = torch.__version__.split("+")[0]
+        write_atomic(app / "requirements.txt", f"monai-deploy-app-sdk>=2.0\nmonai>=1.3\ntorch>={torch_version}\n"
                                                "nibabel>=3.2\nnumpy\n")
         if out.exists():
             os.replace(out, work / "previous")

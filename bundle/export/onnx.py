@@ -146,7 +146,7 @@ def _export_dynamo(job: "ExportJob", path: Path, onnx: Any) -> None:
     if job.options.dynamic_batch:
         axes[0] = torch.export.Dim("batch", min=1)
     if job.options.dynamic_spatial:
-        axes.update({a: torch.export.Dim.AUTO for a in _axes(job)})
+        axes.update(dict.fromkeys(_axes(job), torch.export.Dim.AUTO))
     if axes:
         kwargs["dynamic_shapes"] = (axes,)
     kwargs["verbose"] = False  # the dynamo exporter otherwise prints its progress

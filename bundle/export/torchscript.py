@@ -54,6 +54,6 @@ def read_extra_files(path: str | Path, names: tuple[str, ...] = ("metadata.json"
     """
     import torch
 
-    extra = {name: "" for name in names}
+    extra = dict.fromkeys(names, "")
     torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     return {k: v.decode() if isinstance(v, bytes) else v for k, v in extra.items()}

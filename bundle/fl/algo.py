@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from bundle.fl.exchange import ExchangeObject, FederatedLearningError, Statistics, WeightType
 from bundle.fl.partition import dataset_labels, parse_partition, partition_indices
 
-__all__ = ["ClientAlgorithm", "BundleAlgo", "DROPPED_HANDLERS"]
+__all__ = ["ClientAlgorithm", "BundleAlgo", "DROPPED_HANDLERS"]  # noqa: F822 (BundleAlgo: made by __getattr__)
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class ClientAlgorithm:
         if self.device is not None:
             overrides["device"] = f"$torch.device('{self.device}')"
         wf = ConfigWorkflow(
-            str(self.config_file), workflow_type="train", trusted=self.trusted, **{"bundle_root": str(self.bundle_root)}
+            str(self.config_file), workflow_type="train", trusted=self.trusted, bundle_root=str(self.bundle_root)
         )
         wf.override(overrides)
         self._drop_handlers(wf)

@@ -293,7 +293,7 @@ def _safe_config(ctx: "Context", files: list[Path]) -> "Config | None":
     meta = ctx.bundle.metadata_path if ctx.metadata is not None else None
     try:
         safe = load_network_config(files, root=ctx.bundle.root, meta=meta, trusted=False, locator=ctx.locator)
-        safe.expanded
+        _ = safe.expanded  # expanding is the check: it raises what is wrong
     except (BundleError, OSError):
         return None  # the configs check reports why
     return safe

@@ -77,7 +77,7 @@ def schema_names() -> list[str]:
     return list(_catalog())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_schema(name: str) -> dict:
     """The bundled schema called ``name`` (see ``schema_names``), as a dict.
 

@@ -199,7 +199,7 @@ class TrainTask:
     def _run_torchrun(self, overrides: dict[str, Any], devices: list[int], staging: Path,
                       request: Mapping[str, Any]) -> float | None:
         args_file = staging / "overrides.json"
-        args_file.write_text(json.dumps({k: v for k, v in overrides.items()}), encoding="utf-8")
+        args_file.write_text(json.dumps(dict(overrides)), encoding="utf-8")
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", f"--nproc_per_node={len(devices)}",
                "--master_addr=127.0.0.1", f"--master_port={_free_port()}", "-m", "bundle", "run", str(self.bundle.root),
                self.config_name, "--args_file", str(args_file), "--trusted" if self.bundle.trusted else "--safe"]

@@ -79,7 +79,8 @@ def bundle_files(bundle_dir: str | os.PathLike, *, skip: tuple[Path, ...] = ()) 
             if is_excluded(rel + "/x"):
                 dirs.remove(d)
             elif (here / d).is_symlink():
-                raise FormatError(f"'{here / d}' is a link to a folder", hint="copy the folder in; links to folders are not packed")
+                raise FormatError(f"'{here / d}' is a link to a folder",
+                                  hint="copy the folder in; links to folders are not packed")
         for f in files:
             path = here / f
             rel = path.relative_to(root).as_posix()
@@ -336,7 +337,7 @@ class _Extraction:
             self.refuse(name, "is a file without a name")
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            dst = open(path, "xb")
+            dst = open(path, "xb")  # noqa: SIM115 (closed by the with below; "xb" refuses a second member)
         except FileExistsError:
             self.refuse(name, "appears twice in the archive")
         with dst:

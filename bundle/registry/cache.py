@@ -215,17 +215,17 @@ class Cache:
         if not source.is_dir():
             raise ZooError(f"cannot add '{source}' to the cache: it is not a folder")
         target = self.bundle_path(name, version)
-        with self._locked(f"bundle-{name}-{version}", f"bundle '{name}' version {version}"):
-            with self._staging(name) as staging:
-                root = staging / name
-                for rel, path in bundle_files(source):
-                    dst = root / rel
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(path, dst)
-                    if path.stat().st_mode & 0o111:
-                        dst.chmod(dst.stat().st_mode | 0o111)
-                root.mkdir(parents=True, exist_ok=True)
-                self._install(target, root, name, version, None, origin)
+        lock = self._locked(f"bundle-{name}-{version}", f"bundle '{name}' version {version}")
+        with lock, self._staging(name) as staging:
+            root = staging / name
+            for rel, path in bundle_files(source):
+                dst = root / rel
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, dst)
+                if path.stat().st_mode & 0o111:
+                    dst.chmod(dst.stat().st_mode | 0o111)
+            root.mkdir(parents=True, exist_ok=True)
+            self._install(target, root, name, version, None, origin)
         return target
 
     def _install(self, folder: Path, root: Path, name: str, version: str, sha256: str | None, origin) -> None:
@@ -288,11 +288,11 @@ class Cache:
         kept_refs = {e.sha256 for e in entries if e.kind == "bundle" and e.path not in gone}
         freed_refs = {e.sha256 for e in chosen}
         for blob in (e for e in entries if e.kind == "blob" and e.sha256 not in kept_refs):
-            if blob.sha256 in freed_refs or (everything and name is None) or (
+            unused = blob.sha256 in freed_refs or (everything and name is None) or (
                 name is None and blob.name is None and (cutoff is None or blob.last_used < cutoff)
-            ):
-                if dry_run or self._remove(blob):
-                    chosen.append(blob)
+            )
+            if unused and (dry_run or self._remove(blob)):
+                chosen.append(blob)
         if not dry_run:
             self._clean_tmp()
         return chosen

@@ -133,7 +133,7 @@ def local_path(url: str) -> Path | None:
 
 def _copy(url: str, source: Path, part: Path, size: int | None, bar) -> tuple[str, int]:
     try:
-        src = open(source, "rb")
+        src = open(source, "rb")  # noqa: SIM115 (closed by the with that follows the error handling)
     except FileNotFoundError as err:
         raise DownloadError(url, "no such file", hint="check the path (relative paths start at the current folder)") from err
     except OSError as err:

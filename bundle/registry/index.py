@@ -147,7 +147,8 @@ class Index:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
-            raise FormatError(f"the index is not valid JSON: {err.msg}", location=Location(where, err.lineno, err.colno)) from None
+            raise FormatError(f"the index is not valid JSON: {err.msg}",
+                              location=Location(where, err.lineno, err.colno)) from None
         _check_schema(data, text, where)
         return cls.from_data(data, where)
 

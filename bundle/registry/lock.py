@@ -129,7 +129,8 @@ def read_lock(path: str | os.PathLike) -> dict:
     except FileNotFoundError:
         raise FormatError(f"lock file '{path}' does not exist", hint="create it with: bundle lock") from None
     except json.JSONDecodeError as err:
-        raise FormatError(f"lock file is not valid JSON: {err.msg}", location=Location(str(path), err.lineno, err.colno)) from None
+        raise FormatError(f"lock file is not valid JSON: {err.msg}",
+                          location=Location(str(path), err.lineno, err.colno)) from None
     if not isinstance(data, dict) or data.get("lock") != LOCK_FORMAT or not isinstance(data.get("bundles"), dict):
         raise FormatError(f"'{path}' is not a bundle lock file (format {LOCK_FORMAT})", hint="recreate it with: bundle lock")
     return data
@@ -164,7 +165,8 @@ def locked_bundle(name: str, entry: dict, *, progress: bool | None = None) -> Pa
     actual = files_digest(_manifest(folder)["files"])
     if actual != entry["tree"]:
         raise IntegrityError(f"{name}@{version}", expected=entry["tree"], actual=actual, kind="file tree digest",
-                             hint="the bundle's files differ from the ones locked; if the change is intended, run 'bundle lock' again")
+                             hint="the bundle's files differ from the ones locked; "
+                                  "if the change is intended, run 'bundle lock' again")
     return folder
 
 

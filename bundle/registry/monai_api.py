@@ -203,7 +203,7 @@ def _torchscript(path: Path, device: Any, config_files: Sequence[str]) -> tuple[
 
     import torch
 
-    extra = {name: "" for name in config_files}
+    extra = dict.fromkeys(config_files, "")
     extra["metadata.json"] = ""
     try:
         module = torch.jit.load(str(path), map_location=device, _extra_files=extra)

@@ -46,7 +46,8 @@ def publish(bundle_dir: str | os.PathLike, to: str, *, base: str = "main", remot
 
     ``github:OWNER/REPO``: clone the zoo (``remote``, default ``$BUNDLE_GITHUB_URL/OWNER/REPO.git`` with
     ``https://github.com`` as the default URL), check the bundle against its index, copy it to
-    ``zoo/NAME`` (the files its archive holds: no ``eval/``, ``logs/``, caches or ``.git*``), pack it, add its index entry, commit on branch
+    ``zoo/NAME`` (the files its archive holds: no ``eval/``, ``logs/``, caches or ``.git*``), pack it, add its
+    index entry, commit on branch
     ``publish/NAME-vVERSION``, push, and open a pull request against ``base`` through the REST API at
     ``$BUNDLE_GITHUB_API`` (or ``$GITHUB_API_URL``, default ``https://api.github.com``) with the token
     ``token`` or ``$GITHUB_TOKEN`` / ``$GH_TOKEN``.

@@ -132,7 +132,8 @@ def read_index_data(path: str | os.PathLike, *, text: str | None = None) -> dict
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise FormatError(f"the index is not valid JSON: {err.msg}", location=Location(str(path), err.lineno, err.colno)) from None
+        raise FormatError(f"the index is not valid JSON: {err.msg}",
+                          location=Location(str(path), err.lineno, err.colno)) from None
     errors = list(iter_described(validation_errors(data, load_schema("index")), str(path), text))
     if errors:
         lines = "".join(f"\n  - {loc}: {msg}" for loc, _, msg, _ in errors)

@@ -299,7 +299,8 @@ def _is_timeout(err: BaseException | None) -> bool:
 def _root_cause(err: BaseException) -> str:
     inner: Any = err
     for _ in range(8):
-        nxt = getattr(inner, "reason", None) or (inner.args[0] if inner.args and isinstance(inner.args[0], BaseException) else None)
+        first = inner.args[0] if inner.args else None
+        nxt = getattr(inner, "reason", None) or (first if isinstance(first, BaseException) else None)
         if nxt is None or not isinstance(nxt, BaseException):
             break
         inner = nxt

@@ -34,7 +34,8 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
     if not _NAME.match(name):
         raise ZooError(
             f"'{ref}' is not a bundle name",
-            hint="names are letters, digits, '_', '-' and '.', optionally followed by @VERSION (e.g. spleen@1.2.0 or spleen@^1.2)",
+            hint="names are letters, digits, '_', '-' and '.', optionally followed by @VERSION "
+                 "(e.g. spleen@1.2.0 or spleen@^1.2)",
         )
     return name, (spec.strip() or None)
 

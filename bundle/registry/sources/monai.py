@@ -108,7 +108,8 @@ def _archive(cache, name: str, version: str, url: str, checksum: str, progress: 
             digest = _digest(archive, kind)
             if digest != checksum.lower():
                 raise IntegrityError(url, expected=checksum, actual=digest, kind=kind,
-                                     hint="MONAI's index names other bytes: the hosted archive changed or is corrupt; nothing was cached")
+                                     hint="MONAI's index names other bytes: the hosted archive changed or is "
+                                          "corrupt; nothing was cached")
         else:
             log.warning("MONAI's index gives no checksum for %s@%s; the archive cannot be verified", name, version)
         extract(archive, staging)

@@ -1,0 +1,20 @@
+"""The package is clean under ruff with the project's settings (pyproject.toml's [tool.ruff]): pyflakes,
+pycodestyle, import order, bugbear, pyupgrade and simplification rules."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def test_ruff_finds_nothing_in_the_package():
+    pytest.importorskip("ruff")
+    cmd = [ruff] if shutil.which("ruff") else [sys.executable, "-m", "ruff"]
+    proc = subprocess.run([*cmd, "check", "--no-cache", "bundle"], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
