@@ -266,7 +266,12 @@ class BundleFileNotFoundError(FormatError, FileNotFoundError):
 
 
 class ZooError(BundleError):
-    """The zoo index, a download, or the cache failed."""
+    """The zoo index, a download, or the cache failed.
+
+    When every source of a file failed, ``failures`` holds ``(url, error)`` for each, in the order tried.
+    """
+
+    failures: Sequence[tuple[str, ZooError]] = ()
 
 
 class DownloadError(ZooError):
