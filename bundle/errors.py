@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+if TYPE_CHECKING:
+    from bundle.config.safety import SafetyProblem
 
 
 @dataclass(frozen=True)
@@ -233,7 +236,14 @@ class InstantiationError(ConfigError, RuntimeError):
 
 
 class UnsafeConfigError(ConfigError, PermissionError):
-    """Safe mode refused to run something: a target outside the allowlist, an unsafe expression."""
+    """Safe mode refused to run something: a target outside the allowlist, an unsafe expression.
+
+    When safe mode's checker refused a piece of source text, ``problems`` lists every refusal in it and
+    ``source`` is that text; other refusals leave them empty.
+    """
+
+    problems: tuple[SafetyProblem, ...] = ()
+    source: str = ""
 
 
 # --- the rest of the package -----------------------------------------------------------------
@@ -256,7 +266,12 @@ class BundleFileNotFoundError(FormatError, FileNotFoundError):
 
 
 class ZooError(BundleError):
-    """The zoo index, a download, or the cache failed."""
+    """The zoo index, a download, or the cache failed.
+
+    When every source of a file failed, ``failures`` holds ``(url, error)`` for each, in the order tried.
+    """
+
+    failures: Sequence[tuple[str, ZooError]] = ()
 
 
 class DownloadError(ZooError):

@@ -81,5 +81,6 @@ def _multiprocess(source: str, options: dict, sock: Any, workers: int, drain_s: 
 
     os.environ["BUNDLE_SERVE_APP"] = json.dumps({"source": source, **options})
     config = uvicorn.Config("bundle.serve.app:app_from_env", factory=True, workers=workers, log_level=log_level,
-                            timeout_graceful_shutdown=drain_s, access_log=False)
+                            timeout_graceful_shutdown=drain_s,  # type: ignore[arg-type]  # uvicorn says int; waits any seconds
+                            access_log=False)
     Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()

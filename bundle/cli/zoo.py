@@ -14,7 +14,7 @@ def _index(index: str | None, refresh: bool = False) -> Any:
     return Index.load(index, refresh=refresh)
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

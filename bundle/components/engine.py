@@ -78,8 +78,9 @@ class EngineState:
         self.metrics.update(metrics)
         self.key_metric = key_metric
         value = metrics.get(key_metric) if key_metric else None
-        self.metric_improved = value is not None and not math.isnan(value) and value > self.best_metric
-        if self.metric_improved:
+        self.metric_improved = False
+        if value is not None and not math.isnan(value) and value > self.best_metric:
+            self.metric_improved = True
             self.best_metric, self.best_metric_epoch = float(value), self.epoch
 
 

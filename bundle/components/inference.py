@@ -72,13 +72,17 @@ class TiledInferer:
             pads = [p for s, full in reversed(list(zip(spatial, padded))) for p in (0, full - s)]
             inputs = F.pad(inputs, pads)
         starts = [_window_starts(s, r, max(1, int(r * (1 - self.overlap)))) for s, r in zip(padded, roi)]
-        windows = [tuple(slice(o, o + r) for o, r in zip(origin, roi)) for origin in itertools.product(*starts)]
+        # index tuples are built by concatenation: mypy misreads x[(a, *b)] as 3.11-only syntax (x[a, *b] is)
+        every = (slice(None), slice(None))  # all of the batch and channel dims
+        windows = [
+            every + tuple(slice(o, o + r) for o, r in zip(origin, roi)) for origin in itertools.product(*starts)
+        ]
         batch = inputs.shape[0]
         output: torch.Tensor | None = None
         counts = torch.zeros((1, 1, *padded), device=inputs.device)
         for first in range(0, len(windows), self.sw_batch_size):
             chunk = windows[first : first + self.sw_batch_size]
-            patches = torch.cat([inputs[(slice(None), slice(None), *w)] for w in chunk])
+            patches = torch.cat([inputs[w] for w in chunk])
             pred = network(patches)
             if tuple(pred.shape[2:]) != roi:
                 raise ValueError(
@@ -87,11 +91,11 @@ class TiledInferer:
             if output is None:
                 output = torch.zeros((batch, pred.shape[1], *padded), dtype=torch.float32, device=pred.device)
             for i, w in enumerate(chunk):
-                output[(slice(None), slice(None), *w)] += pred[i * batch : (i + 1) * batch].float()
-                counts[(slice(None), slice(None), *w)] += 1
+                output[w] += pred[i * batch : (i + 1) * batch].float()
+                counts[w] += 1
         assert output is not None  # at least one window always exists
         output /= counts
-        return output[(slice(None), slice(None), *(slice(0, s) for s in spatial))]
+        return output[every + tuple(slice(0, s) for s in spatial)]
 
 
 class ChannelArgmax:

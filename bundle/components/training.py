@@ -137,7 +137,7 @@ class TrainingLoop(EventEngine):
         state = self.state
         state.epoch += 1
         sampler = getattr(self.data_loader, "sampler", None)
-        if hasattr(sampler, "set_epoch"):
+        if sampler is not None and hasattr(sampler, "set_epoch"):
             sampler.set_epoch(state.epoch)
         try:
             state.epoch_length = len(self.data_loader)

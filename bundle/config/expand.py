@@ -247,6 +247,7 @@ class Expander:
     def _macro(self, text: str, id: str, file: str | None) -> Any:
         path, target = syntax.split_path_id(text[1:])
         target = self._absolute(target, id, file) if target else ""
+        source_file: str | None
         if path:
             source_file = self._resolve_file(path, id, file)
             root = self._load(source_file, id, file)
@@ -278,15 +279,15 @@ class Expander:
             self.sources.record(id, Alias(target, source_file))
             if source_file is not None and self.on_import is not None:
                 # imports copied from another file bind names for the whole config, as written ones do
-                self._report_imports(copied, id)
+                self._report_imports(copied, id, self.on_import)
         return copied
 
-    def _report_imports(self, node: Any, id: str) -> None:
+    def _report_imports(self, node: Any, id: str, on_import: Callable[[str], None]) -> None:
         from bundle.config.expressions import is_import_text
 
         for sub_id, value in tree.walk_ids(node, id):
             if syntax.is_expression(value) and is_import_text(value[1:]):
-                self.on_import(sub_id)
+                on_import(sub_id)
 
     def _resolve_file(self, path: str, id: str, file: str | None) -> str:
         candidates = []

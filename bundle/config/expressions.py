@@ -245,6 +245,8 @@ def evaluate(
         policy: the safe policy the code was compiled under, if any.
         extra: names that take precedence over the namespace (MONAI's ``globals=``/``locals=``).
     """
+    if compiled.code is None:
+        raise TypeError(f"'{compiled.text}' is an import statement: it is not evaluated, its bindings are imported")
     if policy is not None:
         from bundle.config.guard import safe_globals
 

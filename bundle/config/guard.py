@@ -210,8 +210,8 @@ class _Guard:
         return UnsafeConfigError(f"safe mode refused {what}: {reason}", hint=SAFE_MODE_HINT)
 
     def read_attribute(self, obj: Any, name: str) -> Any:
-        if reason := attribute_problem(name):
-            raise self.refuse(f"reading '.{name}'", reason)
+        if problem := attribute_problem(name):
+            raise self.refuse(f"reading '.{name}'", problem)
         policy = self.policy
         if isinstance(obj, ModuleType):
             path = f"{_module_name(obj)}.{name}"

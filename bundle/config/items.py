@@ -168,7 +168,9 @@ class _ItemsView(dict):
 
     def __missing__(self, id: str) -> ConfigItem:
         engine = self._owner._engine
-        node = engine.node(id) if engine is not None else MISSING
+        if engine is None:
+            raise KeyError(id)
+        node = engine.node(id)
         if node is MISSING:
             raise KeyError(id)
         item = make_item(node, id, locator=engine.get_locator() if syntax.is_component(node) else None)
@@ -280,14 +282,15 @@ class ReferenceResolver:
             item = self.items[id]
         except KeyError:
             return None
-        if resolve and id in self.resolved_content:
-            value = self.resolved_content[id]
+        engine = self._engine
+        if resolve and engine is not None and id in engine.cache:  # id in self.resolved_content
+            value = engine.cache[id]
             if (
                 isinstance(item, ConfigComponent) and item.is_instantiable(item.get_config())
-                and id not in self._engine.disabled
+                and id not in engine.disabled
             ):
                 # MONAI's resolved item: its arguments hold the resolved objects, ready to instantiate
-                item = self._component_item(self._engine, id, item.get_config())
+                item = self._component_item(engine, id, item.get_config())
             elif not isinstance(item, (ConfigComponent, ConfigExpression)):
                 item = ConfigItem(value, id)
         return item

@@ -209,13 +209,14 @@ class _JsonScan:
         self.positions[()] = (1, 1)
         while True:
             m = _TOKEN.match(self.text, offset)
-            if not m or m.end() == offset:
+            kind = m.lastgroup if m else None  # every match has one of the three groups
+            if not m or kind is None or m.end() == offset:
                 break
             offset = m.end()
-            start = m.start(m.lastgroup)
-            tok = m.group(m.lastgroup)
+            start = m.start(kind)
+            tok = m.group(kind)
             top = stack[-1] if stack else None
-            if m.lastgroup == "punct":
+            if kind == "punct":
                 if tok in "{[":
                     path = self._value_path(top, pending_key, start)
                     pending_key = None
@@ -231,7 +232,7 @@ class _JsonScan:
                 # ":" needs nothing
                 continue
             if expect_key and top and top[0] == "obj":
-                key = json.loads(tok) if m.lastgroup == "str" else tok
+                key = json.loads(tok) if kind == "str" else tok
                 here = self.pos(start)
                 if key in top[3]:
                     self.duplicates.append((key, top[3][key], here))

@@ -437,8 +437,7 @@ def _absolute_module(package: str, module: str | None, level: int) -> str:
 
 def _literal_names(value: Any) -> list[str] | None:
     """The strings of a literal list or tuple of strings, else ``None``."""
-    if isinstance(value, (ast.List, ast.Tuple)) and all(
-        isinstance(e, ast.Constant) and isinstance(e.value, str) for e in value.elts
-    ):
-        return [e.value for e in value.elts]
-    return None
+    if not isinstance(value, (ast.List, ast.Tuple)):
+        return None
+    names = [e.value for e in value.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+    return names if len(names) == len(value.elts) else None

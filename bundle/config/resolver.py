@@ -293,10 +293,10 @@ class Resolver:
             dep = frame.deps[0]
             value = self.cache[dep] if dep in self.cache else self._lookup(dep)
             self.cache[id] = node if value is MISSING else value  # a missing reference, allowed: its text
-        elif kind == _EXPR:
-            self.cache[id] = self._evaluate(id, frame.compiled)
-        elif kind == _IMPORT:
-            self.cache[id] = self._import(id, frame.compiled)
+        elif kind == _EXPR or kind == _IMPORT:
+            assert frame.compiled is not None  # _frame compiles every expression and import
+            run = self._evaluate if kind == _EXPR else self._import
+            self.cache[id] = run(id, frame.compiled)
         elif kind == _CONTAINER:
             self.cache[id] = self._assemble(id, node)
         else:
@@ -432,7 +432,7 @@ class Resolver:
                     raise self._import_error(id, compiled, binding, err) from err
                 # MONAI's meaning: an import of a package that is not installed fails only when
                 # the config uses it (bundles list imports that one workflow never needs)
-                obj = MissingModule(binding.module, compiled.text.strip(), lambda id=id: self.where(id) or id)
+                obj = MissingModule(binding.module, compiled.text.strip(), lambda: self.where(id) or id)
             except ImportError as err:
                 raise self._import_error(id, compiled, binding, err) from err
             self.namespace.bind(binding.name, obj)

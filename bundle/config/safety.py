@@ -28,7 +28,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 from types import CodeType
-from typing import Collection, Iterable, Mapping
+from typing import Collection, Iterable, Mapping, Sequence
 
 from bundle.errors import UnsafeConfigError, did_you_mean
 
@@ -216,7 +216,7 @@ class SafePolicy:
             if bad:
                 raise ValueError(f"SafePolicy.{name}: not dotted names: {bad!r}")
             object.__setattr__(self, name, entries)
-        steps = set()
+        steps: set[str] = set()
         for entry in (*self.targets, *self.callables, *self.imports, *SAFE_SETTABLE_ATTRIBUTES):
             parts = entry.split(".")
             steps.update(".".join(parts[:i]) for i in range(1, len(parts)))
@@ -418,22 +418,25 @@ class _Checker(ast.NodeVisitor):
             self.visit(kw.value)
 
     def check_setattr(self, node: ast.Call) -> None:
-        args = node.args
-        ok = len(args) == 3 and not node.keywords and isinstance(args[1], ast.Constant)
-        if ok:
-            root, attrs = args[0], []
-            while isinstance(root, ast.Attribute):
-                attrs.insert(0, root.attr)
-                root = root.value
-            ok = isinstance(root, ast.Name) and self.is_module_root(root.id)
-            if ok:
-                path = ".".join([self.roots[root.id], *attrs, str(args[1].value)])
-                ok = path in SAFE_SETTABLE_ATTRIBUTES
-        if not ok:
+        if self.setattr_path(node) not in SAFE_SETTABLE_ATTRIBUTES:
             allowed = ", ".join(sorted(SAFE_SETTABLE_ATTRIBUTES))
             self.problem(node, "setattr is refused in safe mode", f"safe mode may only set: {allowed}")
             return
-        self.visit(args[2])
+        self.visit(node.args[2])
+
+    def setattr_path(self, node: ast.Call) -> str | None:
+        """The dotted path ``setattr(module.attr..., "name", value)`` sets, or None for any other form."""
+        args = node.args
+        if len(args) != 3 or node.keywords or not isinstance(args[1], ast.Constant):
+            return None
+        root: ast.expr = args[0]
+        attrs: list[str] = []
+        while isinstance(root, ast.Attribute):
+            attrs.insert(0, root.attr)
+            root = root.value
+        if not (isinstance(root, ast.Name) and self.is_module_root(root.id)):
+            return None
+        return ".".join([self.roots[root.id], *attrs, str(args[1].value)])
 
     # scopes
 
@@ -495,7 +498,7 @@ class _Guarder(ast.NodeTransformer):
     """Routes attribute reads, calls, lambda results and the final value through the guard."""
 
     @staticmethod
-    def guard(name: str, node: ast.expr, args: list[ast.expr], keywords: list[ast.keyword] = ()) -> ast.Call:
+    def guard(name: str, node: ast.expr, args: list[ast.expr], keywords: Sequence[ast.keyword] = ()) -> ast.Call:
         call = ast.Call(ast.Name(name, ast.Load()), args, list(keywords))
         return ast.copy_location(call, node)
 

@@ -112,17 +112,21 @@ class Sources:
         found = self._holding(syntax.split_id(id))
         return found[1] if found and found[0] == len(syntax.split_id(id)) else None
 
-    def _holding(self, parts: list[str]) -> tuple[int, Origin] | None:
-        """(length of the prefix, origin) of the most recent record among the prefixes of ``parts``."""
+    def _holding(self, parts: list[str]) -> tuple[int, InFile | Alias | Given] | None:
+        """(length of the prefix, origin) of the most recent record among the prefixes of ``parts``;
+        a ``TopKey`` comes back as the ``InFile`` it stands for."""
         best: tuple[int, Origin] | None = None
         best_time = -1
         for n in range(len(parts), -1, -1):
             entry = self.origins.get(syntax.SEP.join(parts[:n]))
             if entry is not None and entry[1] > best_time:
                 best, best_time = (n, entry[0]), entry[1]
-        if best is not None and isinstance(best[1], TopKey):
-            best = (1, InFile(best[1].file, (parts[0],)))
-        return best
+        if best is None:
+            return None
+        n, origin = best
+        if isinstance(origin, TopKey):
+            return 1, InFile(origin.file, (parts[0],))
+        return n, origin
 
     def remember_text(self, file: str, text: str) -> None:
         """Keep a file's text so that positions stay right even if the file changes later."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Iterator
+from typing import Generator, Iterator
 
 from bundle.errors import InvalidConfigError
 
@@ -150,7 +150,7 @@ def code_spans(source: str) -> Iterator[tuple[int, int]]:
         yield start, n
 
 
-def _fstring(source: str, i: int, quote: str) -> Iterator[tuple[int, int]]:
+def _fstring(source: str, i: int, quote: str) -> Generator[tuple[int, int], None, int]:
     """Yield the replacement fields of an f-string body starting at ``i``; return where it ends."""
     n = len(source)
     while i < n:

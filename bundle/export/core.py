@@ -18,7 +18,7 @@ from bundle.export.device import require_cuda
 from bundle.export.failures import export_failed
 from bundle.export.inputs import InputSpec, input_spec
 from bundle.export.job import ExportJob
-from bundle.export.options import ExportOptions
+from bundle.export.options import ExportOptions, check_device
 from bundle.export.parity import check_parity
 from bundle.export.registry import COMPANIONS, default_suffix, get_exporter
 from bundle.export.report import ExportReport
@@ -129,8 +129,8 @@ def export_configs(
     example = spec.tensor(spec.shape(2, 2)) if spec is not None else None
     job = ExportJob(network=network, spec=spec, example=example, net_id=net_id, config=name, metadata=metadata,
                     extra_files=extra, options=options)
-    report = ExportReport(format=format, output=str(output), net_id=net_id, config=name, atol=options.atol,
-                          rtol=options.rtol, options=_report_options(options, format))
+    report = ExportReport(format=format, output=str(output), net_id=net_id, config=name, atol=job.atol,
+                          rtol=job.rtol, options=_report_options(options, format))
     with Staging(output, companions=COMPANIONS.get(format, ())) as staging:
         start = time.perf_counter()
         try:
@@ -145,7 +145,7 @@ def export_configs(
             logger.warning("the export of '%s' is not checked against PyTorch: %s", net_id, no_input)
         elif options.verify:
             report.verified = True
-            report.checks = check_parity(job, runner, atol=options.atol, rtol=options.rtol)
+            report.checks = check_parity(job, runner, atol=job.atol, rtol=job.rtol)
             if not report.ok:
                 raise ExportError(
                     f"the {format} export of '{net_id}' differs from eager PyTorch beyond tolerance; nothing was "
@@ -178,7 +178,7 @@ def _check_environment(format: str, options: ExportOptions) -> None:
             packages) for a CUDA device (or a TensorRT export) is not there.
     """
     if format == "tensorrt":
-        check_requirements(options.converter, options.device)
+        check_requirements(options.converter, check_device(options.device))
     elif options.device != "cpu":
         require_cuda(f"a {format} export on {options.device}")
 
@@ -208,6 +208,7 @@ def _renamed(spec: InputSpec, options: ExportOptions) -> InputSpec:
 
 
 def _report_options(options: ExportOptions, format: str) -> dict[str, Any]:
+    report: dict[str, Any]
     if format == "onnx":
         report = {"exporter": options.exporter, "opset": options.opset or "default",
                   "dynamic_batch": options.dynamic_batch, "dynamic_spatial": options.dynamic_spatial,

@@ -32,7 +32,7 @@ def require_cuda(purpose: str, hint: str = "") -> None:
 def network_for_export(job: "ExportJob") -> Any:
     """The network on ``job.options.device`` in ``job.options.precision`` (a half-precision copy for fp16; the
     fp32 network stays the parity reference)."""
-    network = job.network.to(job.options.device)
+    network = job.network.to(job.device)
     if job.options.precision == "fp16":
         network = copy.deepcopy(network).half()
     return network.eval()
@@ -40,7 +40,7 @@ def network_for_export(job: "ExportJob") -> Any:
 
 def runtime_input(x: Any, job: "ExportJob") -> Any:
     """An input tensor as the export takes it: on ``job.options.device``, half precision for fp16 (floats only)."""
-    x = x.to(job.options.device)
+    x = x.to(job.device)
     return x.half() if job.options.precision == "fp16" and x.dtype.is_floating_point else x
 
 

@@ -133,13 +133,13 @@ def export_onnx(job: "ExportJob", path: Path) -> Callable[[Any], list[Any]]:
 
 
 def _axes(job: "ExportJob") -> range:
-    return range(2 if job.spec.channels > 0 or job.spec.fixed_shape else 1, job.example.dim())
+    return range(2 if job.input_spec.channels > 0 or job.input_spec.fixed_shape else 1, job.example.dim())
 
 
 def _export_dynamo(job: "ExportJob", path: Path, onnx: Any) -> None:
     import torch
 
-    kwargs: dict[str, Any] = {"input_names": [job.spec.name], "output_names": list(job.spec.output_names)}
+    kwargs: dict[str, Any] = {"input_names": [job.input_spec.name], "output_names": list(job.input_spec.output_names)}
     if job.options.opset is not None:
         kwargs["opset_version"] = int(job.options.opset)
     axes: dict[int, Any] = {}
@@ -154,6 +154,7 @@ def _export_dynamo(job: "ExportJob", path: Path, onnx: Any) -> None:
     # No file given: torch returns the ONNXProgram, whose model holds the weights as torch tensors
     # (no protobuf yet), so nothing fails on size before the save below.
     program = torch.onnx.export(network_for_export(job), (example_for_export(job),), dynamo=True, **kwargs)
+    assert program is not None  # torch returns None only when given a file
     program.model.metadata_props.clear()
     program.model.metadata_props.update(_props(job))
     size = _program_tensor_bytes(program)
@@ -171,7 +172,7 @@ def _export_torchscript_based(job: "ExportJob", path: Path, onnx: Any) -> None:
 
     import torch
 
-    in_name, out_names = job.spec.name, list(job.spec.output_names)
+    in_name, out_names = job.input_spec.name, list(job.input_spec.output_names)
     kwargs: dict[str, Any] = {"input_names": [in_name], "output_names": out_names}
     if job.options.opset is not None:
         kwargs["opset_version"] = int(job.options.opset)
@@ -206,7 +207,7 @@ def _runner(job: "ExportJob", path: Path) -> Callable[[Any], list[Any]]:
 
     def run(x: Any) -> list[Any]:
         if not sessions:
-            sessions.append(_session(path, job.options.device))
+            sessions.append(_session(path, job.device))
         session = sessions[0]
         feed = runtime_input(x, job).detach().cpu().numpy()
         return list(session.run(None, {session.get_inputs()[0].name: feed}))

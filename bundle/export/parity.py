@@ -36,14 +36,15 @@ def check_parity(job: "ExportJob", runner: Callable, *, atol: float, rtol: float
     import torch
 
     checks = []
-    shapes = job.parity_shapes or job.spec.parity_shapes(dynamic_batch=job.options.dynamic_batch,
-                                                         dynamic_spatial=job.options.dynamic_spatial)
-    network = job.network.to(job.options.device)
-    with exact_fp32(job.options.device):
+    shapes = job.parity_shapes or job.input_spec.parity_shapes(
+        dynamic_batch=job.options.dynamic_batch, dynamic_spatial=bool(job.options.dynamic_spatial)
+    )
+    network = job.network.to(job.device)
+    with exact_fp32(job.device):
         for i, shape in enumerate(shapes):
-            x = job.spec.tensor(shape, seed=i + 1)
+            x = job.input_spec.tensor(shape, seed=i + 1)
             with torch.no_grad():
-                expected = as_numpy(network(x.to(job.options.device)))
+                expected = as_numpy(network(x.to(job.device)))
             check = ParityCheck(tuple(shape))
             try:
                 got = runner(x)
@@ -53,7 +54,7 @@ def check_parity(job: "ExportJob", runner: Callable, *, atol: float, rtol: float
                 first = str(err).strip().splitlines()[0] if str(err).strip() else ""
                 check.error = f"{type(err).__name__}: {first}"
             else:
-                check.outputs = compare_outputs(job.spec.output_names, expected, got, atol=atol, rtol=rtol)
+                check.outputs = compare_outputs(job.input_spec.output_names, expected, got, atol=atol, rtol=rtol)
             checks.append(check)
     return checks
 

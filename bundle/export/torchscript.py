@@ -37,7 +37,7 @@ def export_torchscript(job: "ExportJob", path: Path) -> Callable[[Any], list[Any
         else:
             module = torch.jit.script(network, **job.options.converter_kwargs)
         torch.jit.save(module, str(path), _extra_files=job.extra_files)
-        loaded = torch.jit.load(str(path), map_location=job.options.device)
+        loaded = torch.jit.load(str(path), map_location=job.device)
 
     def run(x: Any) -> list[Any]:
         with torch.no_grad():

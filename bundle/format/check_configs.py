@@ -81,7 +81,10 @@ def choose_stack(ctx: "Context", name: str, _busy: frozenset[str] = frozenset())
     own = ctx.config_files[name]
     candidates: list[Callable[[], list[Path] | None]] = [lambda: [own]]
     for base in _bases(name, ctx.config_files):
-        candidates.append(lambda base=base: None if base in busy else choose_stack(ctx, base, busy).files + [own])
+        def candidate(base: str = base) -> list[Path] | None:
+            return None if base in busy else choose_stack(ctx, base, busy).files + [own]
+
+        candidates.append(candidate)
     tried: list[_Examined] = []
     chosen: _Examined | None = None
     for make in candidates:

@@ -69,7 +69,7 @@ def _files(value: Any, what: str, argument: str) -> list[str]:
     raise FormatError(f"{argument} is {value!r}; give a file path or a list of them")
 
 
-def _load(meta_files: list[str], config_files: list[str] = (), overrides: Mapping[str, Any] | None = None) -> Any:
+def _load(meta_files: list[str], config_files: Sequence[str] = (), overrides: Mapping[str, Any] | None = None) -> Any:
     """A ``Config`` of ``config_files`` with the merged ``meta_files`` as ``_meta_``; positions kept."""
     sources, meta_sources = Sources(), Sources()
     meta = read_files(meta_files, meta_sources)

@@ -188,13 +188,14 @@ def describe_error(err: "ValidationError") -> tuple[str, str, str]:
     err = _specific(err)
     path = key_path(err)
     what = f"'{path}'" if path else "the document"
-    kind, want = err.validator, err.validator_value
+    kind = err.validator
+    want: Any = err.validator_value  # whatever the schema wrote for this keyword
     if kind == "required":
         missing = err.message.split("'")[1] if err.message.count("'") >= 2 else str(want)
         where = f" in '{path}'" if path else ""
         return path, f"the required field '{missing}' is missing{where}", _REQUIRED_HINTS.get(missing, "")
     if kind == "type":
-        wanted = " or ".join(_TYPE_WORDS.get(t, t) for t in (want if isinstance(want, list) else [want]))
+        wanted = " or ".join(_TYPE_WORDS.get(t, str(t)) for t in (want if isinstance(want, list) else [want]))
         return path, f"{what} is {_type_name(err.instance)} ({_short(err.instance)}); it must be {wanted}", ""
     if kind == "enum":
         options = ", ".join(_short(v) for v in want)

@@ -117,7 +117,9 @@ def network_format(metadata: Mapping[str, Any], *, where: str) -> NetworkFormat:
                          "Label reads the image dimension", location=Location(where),
                          config_id="network_data_format::inputs",
                          hint='describe the input, e.g. "spatial_shape": ["16*n", "16*n", "16*n"]')
-    channel_def = outputs.get("channel_def") if isinstance(outputs.get("channel_def"), Mapping) else {}
+    channel_def = outputs.get("channel_def")
+    if not isinstance(channel_def, Mapping):
+        channel_def = {}
     labels = {}
     for key, name in channel_def.items():
         if isinstance(name, str) and name.lower() != "background":

@@ -183,7 +183,8 @@ class InferTask:
 
         mark = time.perf_counter()
         if self.format.is_segmentation:  # back to the image's grid (an inferer may pad)
-            pred = pred[(slice(None), slice(None), *(slice(0, s) for s in image.shape[1:]))]
+            # (concatenated: mypy misreads x[(a, *b)] as the 3.11-only x[a, *b])
+            pred = pred[(slice(None), slice(None)) + tuple(slice(0, s) for s in image.shape[1:])]
         latencies["invert"] = time.perf_counter() - mark
         return pred.detach().float().cpu(), affine
 

@@ -179,7 +179,7 @@ class TrainTask:
             overrides[ids.KEY_TRACKING] = request["tracking"]
         return overrides
 
-    def _run_here(self, overrides: dict[str, Any], request: Mapping[str, Any]) -> tuple[float | None, dict]:
+    def _run_here(self, overrides: dict[str, Any], request: Mapping[str, Any]) -> tuple[float | None, dict | None]:
         from bundle.workflows.config_workflow import ConfigWorkflow
 
         tracking = overrides.pop(ids.KEY_TRACKING, None)

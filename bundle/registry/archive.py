@@ -267,7 +267,9 @@ def _extract_tar(archive: Path, out: _Extraction) -> None:
             if member.isdir():
                 out.directory(member.name)
             elif member.isreg():
-                with tf.extractfile(member) as f:  # type: ignore[union-attr]  (regular members have data)
+                data = tf.extractfile(member)
+                assert data is not None  # a regular member always has data
+                with data as f:
                     out.file(member.name, f, executable=bool(member.mode & 0o100))
             elif member.issym():
                 out.symlink(member.name, member.linkname)

@@ -130,10 +130,10 @@ class Cache:
         if len(failures) == 1:
             raise failures[0][1]
         listing = "".join(f"\n    {url}: {err.message}" for url, err in failures)
-        err = ZooError(f"could not download {what} from any of its {len(urls)} sources:{listing}",
-                       hint=failures[-1][1].hint)
-        err.failures = failures  # type: ignore[attr-defined]
-        raise err
+        error = ZooError(f"could not download {what} from any of its {len(urls)} sources:{listing}",
+                         hint=failures[-1][1].hint)
+        error.failures = failures
+        raise error
 
     # --- bundles --------------------------------------------------------------------------------
 
@@ -298,7 +298,8 @@ class Cache:
         return chosen
 
     def _remove(self, entry: CacheEntry) -> bool:
-        key = entry.sha256 if entry.kind == "blob" else f"bundle-{entry.name}-{entry.version}"
+        # a blob's sha256 is its file name, never empty
+        key = entry.sha256 if entry.kind == "blob" and entry.sha256 else f"bundle-{entry.name}-{entry.version}"
         try:
             with self._locked(key, str(entry.path), wait=False):
                 trash = self._trash(entry.path)

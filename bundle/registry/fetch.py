@@ -107,10 +107,16 @@ def sha256_file(path: str | os.PathLike) -> str:
         >>> sha256_file("m_v1.0.zip")  # doctest: +SKIP
         '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'
     """
+    return file_digest(path, "sha256")
+
+
+def file_digest(path: str | os.PathLike, algorithm: str) -> str:
+    """The hex digest of a file's content under ``algorithm`` (a ``hashlib`` name such as "md5"),
+    read in large chunks, on every Python the package supports (``hashlib.file_digest`` is 3.11+)."""
     with open(path, "rb") as f:
         if hasattr(hashlib, "file_digest"):  # Python >= 3.11: reads into one reused buffer
-            return hashlib.file_digest(f, "sha256").hexdigest()
-        h = hashlib.sha256()
+            return hashlib.file_digest(f, algorithm).hexdigest()
+        h = hashlib.new(algorithm)
         for chunk in iter(lambda: f.read(CHUNK), b""):
             h.update(chunk)
         return h.hexdigest()

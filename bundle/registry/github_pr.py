@@ -93,7 +93,7 @@ def _publish(bundle: Bundle, repo_id: str, scratch: Path, *, base: str, remote: 
     run_git([*identity, "commit", "--quiet", "-m", "\n\n".join(p for p in paragraphs if p)], cwd=clone)
     files = tuple(run_git(["diff", "--name-only", "HEAD~1", "HEAD"], cwd=clone).splitlines())
     result = PublishResult(f"github:{repo_id}", name, version, archive.sha256, archive.size, branch, None, files, dry_run)
-    if dry_run:
+    if dry_run or not token:  # not token: only in a dry run (publish_to_github refuses a real one)
         log.info("dry run: %s %s would be pushed to %s as %s (%d files)", name, version, repo_id, branch, len(files))
         return result
     run_git(["push", "--quiet", "origin", f"HEAD:refs/heads/{branch}"], cwd=clone, env=env,

@@ -94,7 +94,7 @@ def publish_to_hub(bundle_dir: str | os.PathLike, repo_id: str, *, token: str | 
     bundle = Bundle(bundle_dir)
     name, version = bundle.name, bundle.version
     api = _api(token, purpose="publishing to the Hub") if not dry_run or token or settings.hf_token() else None
-    published = {}
+    published: dict[str, dict] = {}
     if api is not None:
         with _hub_errors(repo_id, "listing its tags"):
             published = {t[1:]: {} for t in _tags(api, repo_id) if t.startswith("v")}
@@ -109,7 +109,9 @@ def publish_to_hub(bundle_dir: str | os.PathLike, repo_id: str, *, token: str | 
             return PublishResult(f"hf:{repo_id}", name, version, archive.sha256, archive.size, "", None, paths, True)
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
-        operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(path)) for rel, path in files]
+        operations: list[CommitOperationAdd | CommitOperationDelete] = [
+            CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(path)) for rel, path in files
+        ]
         operations.append(CommitOperationAdd(path_in_repo=archive.path.name, path_or_fileobj=str(archive.path)))
         changelog = bundle.metadata.get("changelog", {}).get(version, "")
         description = "\n\n".join(part for part in (

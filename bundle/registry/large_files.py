@@ -4,7 +4,6 @@ read), checked against its ``hash_val`` (md5, sha1, sha256 or sha512) before it 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from pathlib import Path
@@ -35,7 +34,7 @@ def fetch_large_files(root: str | os.PathLike, *, names: list[str] | None = None
         DownloadError: a file cannot be downloaded.
     """
     from bundle.format.large_files import read_large_files
-    from bundle.registry.fetch import fetch
+    from bundle.registry.fetch import fetch, file_digest
 
     root = Path(root)
     fetched = []
@@ -51,8 +50,7 @@ def fetch_large_files(root: str | os.PathLike, *, names: list[str] | None = None
         staged = target.with_name(f".{target.name}.download")
         fetch(entry.url, staged, sha256=sha256, progress=progress)
         if entry.hash_val and sha256 is None:
-            with open(staged, "rb") as f:
-                digest = hashlib.file_digest(f, entry.hash_type or "md5").hexdigest()
+            digest = file_digest(staged, entry.hash_type or "md5")
             if digest != entry.hash_val.lower():
                 staged.unlink(missing_ok=True)
                 raise IntegrityError(entry.url, expected=entry.hash_val, actual=digest, kind=entry.hash_type or "md5",

@@ -194,7 +194,9 @@ def index_entry(bundle_dir: str | os.PathLike, archive, config: ZooConfig, *,
     if isinstance(packages, dict) and packages:
         release["requires"] = {"packages": {str(k): f">={v}" for k, v in sorted(packages.items())}}
     summary = next((meta[k] for k in ("task", "name") if isinstance(meta.get(k), str) and meta[k].strip()), bundle.name)
-    license = meta.get("license") if isinstance(meta.get("license"), str) and meta["license"].strip() else "see LICENSE"
+    license = meta.get("license")
+    if not (isinstance(license, str) and license.strip()):
+        license = "see LICENSE"
     return IndexEntry(bundle.name, version, release, summary.strip(), license.strip())
 
 

@@ -228,14 +228,14 @@ def _check_index(repo: Path, review: Review, base_data: dict, head_data: dict, c
             add(name, f"the index's sources of {name} {version} are not the ones zoo/zoo.json gives",
                 f"use {config.sources(name, version)}")
     with tempfile.TemporaryDirectory(prefix="zoo-pack-") as scratch:
-        for name, version in sorted(in_tree.items()):
-            entry = head_versions.get((name, version))
-            if entry is None or (name in review.changed and (name, version) in base_versions):
+        for name, at_version in sorted(in_tree.items()):
+            listed = head_versions.get((name, at_version)) if at_version is not None else None
+            if listed is None or (name in review.changed and (name, at_version) in base_versions):
                 continue  # not listed yet, or changed without a version bump (check_submission says so)
             info = pack(repo / "zoo" / name, scratch)
-            if (info.sha256, info.size) != (entry["sha256"], entry["size"]):
+            if (info.sha256, info.size) != (listed["sha256"], listed["size"]):
                 add(name, f"zoo/{name} packs to sha256 {info.sha256} ({info.size} bytes), but the index records "
-                    f"{entry['sha256']} ({entry['size']} bytes) for {version}",
+                    f"{listed['sha256']} ({listed['size']} bytes) for {at_version}",
                     "record the archive of the bundle as it is now (bundle publish does)" if name in review.changed
                     else f"zoo/{name} is unchanged here, so its archive must be the recorded one: check that the "
                          "entry was not edited and that packing (bundle.registry.archive) is still deterministic")

@@ -6,6 +6,7 @@ a partial file and says what went wrong when it cannot.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import queue
@@ -157,15 +158,16 @@ def _session(retries: int):
                 raise MaxRetryError(_pool, url, error) from None
             return super().increment(method, url, response, error, _pool, _stacktrace)
 
-    options = dict(
+    make_retry = functools.partial(
+        CappedRetry,
         total=retries, connect=retries, read=retries, status=retries, other=0,
         allowed_methods=frozenset({"GET", "HEAD"}), status_forcelist=RETRY_STATUSES,
         backoff_factor=BACKOFF, respect_retry_after_header=True, raise_on_status=False,
     )
     try:
-        retry = CappedRetry(**options, backoff_max=BACKOFF_MAX)
+        retry = make_retry(backoff_max=BACKOFF_MAX)
     except TypeError:  # urllib3 < 2 caps the backoff with a class attribute instead
-        retry = CappedRetry(**options)
+        retry = make_retry()
     session = requests.Session()
     session.mount("http://", HTTPAdapter(max_retries=retry))
     session.mount("https://", HTTPAdapter(max_retries=retry))

@@ -7,7 +7,7 @@ import ast
 import logging
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 from bundle.config import syntax
 from bundle.config.engine import config_root
@@ -112,7 +112,7 @@ class ConfigWorkflow(BundleWorkflow):
         self,
         config_file: str | Sequence[str],
         meta_file: str | Sequence[str] | None = None,
-        logging_file: str | bool | None = None,
+        logging_file: str | Literal[False] | None = None,
         init_id: str = "initialize",
         run_id: str = "run",
         final_id: str = "finalize",
@@ -256,7 +256,9 @@ class ConfigWorkflow(BundleWorkflow):
         if self._scripts is None:
             from bundle.format.scripts import BundleScripts
 
-            self._scripts = BundleScripts(config_root(self.config_files))
+            root = config_root(self.config_files)
+            assert root is not None  # __init__ refuses an empty list of config files
+            self._scripts = BundleScripts(root)
         if not self._scripts.active:
             self._scripts.activate()
 
@@ -316,13 +318,14 @@ class ConfigWorkflow(BundleWorkflow):
             'CrossEntropyLoss'
         """
         super().add_property(name=name, required=required, desc=desc)
+        assert self.properties is not None  # add_property makes the table when there is none
         self.properties[name][ID] = config_id
 
     def check_properties(self) -> list[str] | None:
         """Names of missing required properties, plus optional ones another id refers to under a
         wrong id (MONAI's meaning); None without properties. Builds nothing."""
         missing = super().check_properties()
-        if missing is None:
+        if missing is None or self.properties is None:  # the one means the other
             return None
         wrong = [n for n, p in self.properties.items() if not p.get(REQUIRED, False) and not self._optional_id_ok(n, p)]
         if missing:
@@ -354,7 +357,7 @@ class ConfigWorkflow(BundleWorkflow):
         patch_bundle_tracking(parser, settings)
 
 
-def _default_logging_file(root: Path, trusted: bool) -> str | bool:
+def _default_logging_file(root: Path, trusted: bool) -> str | Literal[False]:
     """The logging file next to the configs: ``logging.{json,yaml,yml}`` (a dictConfig), else
     ``logging.conf`` in trusted mode; False when there is none to apply."""
     for name in ("logging.json", "logging.yaml", "logging.yml"):

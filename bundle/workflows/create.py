@@ -49,10 +49,11 @@ def merge_args(args_file: str | os.PathLike | None, **kwargs: Any) -> dict:
     return args
 
 
-def locate_workflow(workflow_name: Any = None, *, trusted: bool = True) -> type:
+def locate_workflow(workflow_name: Any = None, *, trusted: bool | None = True) -> type:
     """The workflow class ``workflow_name`` names: None for ``ConfigWorkflow``, a built-in name
     (``ConfigWorkflow``, ``PythonicWorkflow``), a dotted path (``scripts.train.MyWorkflow``; trusted
     mode only, it imports code), or a class with ``initialize``, ``run`` and ``finalize``.
+    ``trusted=None`` (not decided yet) counts as safe mode here.
 
     Raises:
         UnsafeConfigError: a dotted path in safe mode.

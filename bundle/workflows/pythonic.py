@@ -66,7 +66,7 @@ class PythonicWorkflow(BundleWorkflow):
         self._props_vals: dict = {}
         self._set_props_vals: dict = {}
         self.parser = ConfigParser(trusted=trusted)
-        if given:
+        if isinstance(config_file, Mapping):
             self.parser.read_config(dict(config_file))  # read_config copies it: the caller's dict stays as it is
         elif files:
             self.parser.read_config(files)

@@ -64,8 +64,9 @@ def export_tensorrt(job: "ExportJob", path: Path) -> Callable[[Any], list[Any]]:
             (``torch_tensorrt.compile``'s errors are explained by ``export_configs``).
     """
     converter = check_converter(job.options.converter)
-    check_requirements(converter, job.options.device)
-    shapes = shape_range(job.spec, job.options.dynamic_batchsize, dynamic_spatial=job.options.dynamic_spatial)
+    check_requirements(converter, job.device)
+    shapes = shape_range(job.input_spec, job.options.dynamic_batchsize,
+                         dynamic_spatial=bool(job.options.dynamic_spatial))
     job.parity_shapes = shapes.parity_shapes()
     if converter == "torch_tensorrt":
         return export_torch_tensorrt(job, Path(path), shapes)

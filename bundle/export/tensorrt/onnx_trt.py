@@ -47,11 +47,12 @@ def export_onnx_tensorrt(job: "ExportJob", path: Path, shapes: "ShapeRange") -> 
     with tempfile.TemporaryDirectory(prefix=".onnx-for-tensorrt.", dir=path.parent) as work:
         onnx_path = Path(work) / "model.onnx"
         export_onnx(onnx_job, onnx_path)  # its external data, if any, sits beside it for the parser
-        engine = build_engine(onnx_path, shapes, job.spec.name, job.options.precision, settings, net_id=job.net_id)
+        engine = build_engine(onnx_path, shapes, job.input_spec.name, job.options.precision, settings,
+                              net_id=job.net_id)
     path.write_bytes(engine)
     meta_path = path.with_name(path.name + ".json")
     meta_path.write_text(json.dumps(engine_metadata(job, shapes), indent=2) + "\n")
-    runner = TensorRTEngine(path, job.options.device, output_order=job.spec.output_names)
+    runner = TensorRTEngine(path, job.device, output_order=job.input_spec.output_names)
     return lambda x: runner(x)
 
 
@@ -100,9 +101,10 @@ def build_engine(onnx_path: Path, shapes: "ShapeRange", input_name: str, precisi
         config.set_flag(trt.BuilderFlag.FP16)
     if precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
         config.clear_flag(trt.BuilderFlag.TF32)
-    if "workspace_size" in (settings or {}):
+    settings = settings or {}
+    if "workspace_size" in settings:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(settings["workspace_size"]))
-    if "optimization_level" in (settings or {}):
+    if "optimization_level" in settings:
         config.builder_optimization_level = int(settings["optimization_level"])
     profile = builder.create_optimization_profile()
     profile.set_shape(input_name, shapes.min, shapes.opt, shapes.max)
@@ -122,6 +124,7 @@ def engine_metadata(job: "ExportJob", shapes: "ShapeRange") -> dict[str, Any]:
 
     configs = {name[:-len(".json")]: json.loads(data) for name, data in job.extra_files.items()
                if name != "metadata.json"}
+    spec = job.input_spec
     return {
         "format": "tensorrt-engine",
         "tensorrt_version": trt.__version__,
@@ -129,9 +132,9 @@ def engine_metadata(job: "ExportJob", shapes: "ShapeRange") -> dict[str, Any]:
         "precision": job.options.precision,
         "net_id": job.net_id,
         "config": job.config,
-        "inputs": {job.spec.name: {"dtype": "float16" if job.options.precision == "fp16" and job.spec.dtype.is_floating_point
-                                   else str(job.spec.dtype).replace("torch.", ""), **shapes.as_dict()}},
-        "outputs": list(job.spec.output_names),
+        "inputs": {spec.name: {"dtype": "float16" if job.options.precision == "fp16" and spec.dtype.is_floating_point
+                               else str(spec.dtype).replace("torch.", ""), **shapes.as_dict()}},
+        "outputs": list(spec.output_names),
         "metadata": job.metadata,
         "configs": configs,
     }

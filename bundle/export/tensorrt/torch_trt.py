@@ -27,7 +27,7 @@ def compile_settings(job: "ExportJob", shapes: "ShapeRange", torch_tensorrt: Any
     """
     import torch
 
-    dtype = job.spec.dtype
+    dtype = job.input_spec.dtype
     if job.options.precision == "fp16" and dtype.is_floating_point:
         dtype = torch.float16
     settings: dict[str, Any] = {
@@ -35,7 +35,7 @@ def compile_settings(job: "ExportJob", shapes: "ShapeRange", torch_tensorrt: Any
         "inputs": [torch_tensorrt.Input(min_shape=shapes.min, opt_shape=shapes.opt, max_shape=shapes.max,
                                         dtype=dtype)],
         "enabled_precisions": {torch.float16 if job.options.precision == "fp16" else torch.float32},
-        "device": torch_tensorrt.Device(job.options.device),
+        "device": torch_tensorrt.Device(job.device),
     }
     if job.options.precision == "fp32":
         settings["disable_tf32"] = True
@@ -57,7 +57,7 @@ def export_torch_tensorrt(job: "ExportJob", path: Path, shapes: "ShapeRange") ->
     import torch
     import torch_tensorrt
 
-    device = torch.device(job.options.device)
+    device = torch.device(job.device)
     network = network_for_export(job)
     with torch.no_grad(), torch.cuda.device(device):
         compiled = torch_tensorrt.compile(network, **compile_settings(job, shapes, torch_tensorrt))
@@ -65,7 +65,7 @@ def export_torch_tensorrt(job: "ExportJob", path: Path, shapes: "ShapeRange") ->
             module = compiled
         else:
             # traced on the profile's usual shape: the engines take the whole range
-            module = torch.jit.trace(compiled, runtime_input(job.spec.tensor(shapes.opt), job))
+            module = torch.jit.trace(compiled, runtime_input(job.input_spec.tensor(shapes.opt), job))
         torch.jit.save(module, str(path), _extra_files=job.extra_files)
         loaded = torch.jit.load(str(path), map_location=device)
 

@@ -11,7 +11,6 @@ their sha1 when the index gives one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -96,7 +95,7 @@ def get(cache, name: str, spec: str | None, *, progress: bool | None = None, **_
 
 def _archive(cache, name: str, version: str, url: str, checksum: str, progress: bool | None) -> Path:
     from bundle.registry.archive import extract
-    from bundle.registry.fetch import fetch
+    from bundle.registry.fetch import fetch, file_digest
 
     staging = Path(cache.root) / "tmp" / f"monai-{name}-{version}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -105,7 +104,7 @@ def _archive(cache, name: str, version: str, url: str, checksum: str, progress: 
         fetch(url, archive, progress=progress)
         if checksum:
             kind = {40: "sha1", 32: "md5"}.get(len(checksum), "sha256")
-            digest = _digest(archive, kind)
+            digest = file_digest(archive, kind)
             if digest != checksum.lower():
                 raise IntegrityError(url, expected=checksum, actual=digest, kind=kind,
                                      hint="MONAI's index names other bytes: the hosted archive changed or is "
@@ -119,11 +118,6 @@ def _archive(cache, name: str, version: str, url: str, checksum: str, progress: 
     finally:
         archive.unlink(missing_ok=True)
     return staging
-
-
-def _digest(path: Path, algorithm: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, algorithm).hexdigest()
 
 
 def _bundle_root(folder: Path, name: str) -> Path:
