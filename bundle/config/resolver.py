@@ -293,7 +293,7 @@ class Resolver:
             dep = frame.deps[0]
             value = self.cache[dep] if dep in self.cache else self._lookup(dep)
             self.cache[id] = node if value is MISSING else value  # a missing reference, allowed: its text
-        elif kind == _EXPR or kind == _IMPORT:
+        elif kind in (_EXPR, _IMPORT):
             assert frame.compiled is not None  # _frame compiles every expression and import
             run = self._evaluate if kind == _EXPR else self._import
             self.cache[id] = run(id, frame.compiled)

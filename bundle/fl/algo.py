@@ -114,7 +114,7 @@ class ClientAlgorithm:
             wf.override({"train::trainer::max_epochs": self.local_epochs})
         wf.initialize()
         if self.partition is not None:
-            self._use_shard(wf)
+            self._use_shard(wf, self.partition)
         self.workflow = wf
         self.trainer = wf.trainer
         if self.trainer is None:
@@ -133,10 +133,10 @@ class ClientAlgorithm:
             if len(kept) != len(handlers):
                 wf.override({list_id: kept})
 
-    def _use_shard(self, wf: Any) -> None:
+    def _use_shard(self, wf: Any, partition: tuple[int, int]) -> None:
         from torch.utils.data import Subset
 
-        index, count = self.partition
+        index, count = partition
         dataset = wf.train_dataset
         labels = dataset_labels(dataset) if self.partition_mode == "label" else len(dataset)
         keep = partition_indices(labels, index, count, mode=self.partition_mode, seed=self.seed)
@@ -168,7 +168,7 @@ class ClientAlgorithm:
         import torch
 
         ex = ExchangeObject.from_any(data)
-        if not ex.is_valid_weights():
+        if not ex.is_valid_weights() or ex.weights is None:
             return
         network = self.trainer.network
         current = network.state_dict()
@@ -267,7 +267,7 @@ def _with_monai_base() -> type:
     except ImportError:
         return ClientAlgorithm
 
-    class BundleAlgo(ClientAlgorithm, ClientAlgo):  # type: ignore[misc, valid-type]
+    class BundleAlgo(ClientAlgorithm, ClientAlgo):
         """``ClientAlgorithm`` that is also a ``monai.fl.client.ClientAlgo``, so MONAI FL drivers take it.
 
         It receives and returns MONAI's ``ExchangeObject`` where one is passed in.

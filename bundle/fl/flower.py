@@ -113,10 +113,15 @@ def client_train(msg: Message, context: Context) -> Message:
     build = time.perf_counter() - started
     config = msg.content.config_records.get("config", ConfigRecord())
     started = time.perf_counter()
-    algo.train(_weights_in(msg), extra={"proximal_mu": float(config.get("proximal-mu", 0.0))})
+    mu = config.get("proximal-mu", 0.0)
+    if not isinstance(mu, (int, float)):
+        raise FederatedLearningError(f"the run config's proximal-mu must be a number, not {mu!r}")
+    algo.train(_weights_in(msg), extra={"proximal_mu": float(mu)})
     seconds = time.perf_counter() - started
     out = algo.get_weights()
-    metrics = {
+    if out.weights is None:
+        raise FederatedLearningError(f"client {algo.client_name} returned no weights")
+    metrics: dict[str, Any] = {
         "num-examples": out.statistics[Statistics.NUM_EXAMPLES],
         "num-iterations": out.statistics[Statistics.NUM_EXECUTED_ITERATIONS],
         "num-executed-examples": out.statistics[Statistics.NUM_EXECUTED_EXAMPLES],
@@ -143,7 +148,8 @@ def client_evaluate(msg: Message, context: Context) -> Message:
     """Score the global weights on the site's validation data."""
     algo = _client_algo(context)
     out = algo.evaluate(_weights_in(msg))
-    metrics = {"num-examples": out.statistics.get(Statistics.NUM_EXAMPLES, 0), "unit-weight": 1, **out.metrics}
+    metrics: dict[str, Any] = {"num-examples": out.statistics.get(Statistics.NUM_EXAMPLES, 0), "unit-weight": 1,
+                               **out.metrics}
     content = RecordDict({"metrics": MetricRecord(metrics), "client": ConfigRecord({"name": algo.client_name})})
     return Message(content=content, reply_to=msg)
 
@@ -397,7 +403,7 @@ def server_main(grid: Grid, context: Context) -> None:
         entry["evaluate-seconds"] = time.time() - entry["time"]
         entry["metrics"].update(metrics)
         rounds.write()
-        return MetricRecord(metrics)
+        return MetricRecord({**metrics})
 
     strategy = make_strategy(str(rc["strategy"]), min_clients=int(rc["min-clients"]),
                              proximal_mu=float(rc["proximal-mu"]), evaluate_clients=not has_evaluator,
