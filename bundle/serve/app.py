@@ -29,7 +29,7 @@ log = logging.getLogger("bundle.serve")
 def create_app(source: Any, *, format: str = "pytorch", name: str | None = None, device: Any = None,
                trusted: bool | None = None, max_batch_size: int = 8, batch_timeout_ms: float = 5.0,
                max_body_mb: float = 64.0, overrides: Mapping[str, Any] | None = None,
-               version: str | None = None) -> Any:
+               version: str | None = None, threads: int | None = None) -> Any:
     """A FastAPI app serving one model.
 
     Args:
@@ -42,6 +42,8 @@ def create_app(source: Any, *, format: str = "pytorch", name: str | None = None,
         max_batch_size: the most samples in one forward; 1 turns dynamic batching off.
         batch_timeout_ms: how long a request waits for others to share its forward.
         max_body_mb: larger request bodies get a 413.
+        threads: torch's intra-op threads for the forward (``torch.set_num_threads``, process-wide;
+            default torch's own, one per core). Fewer leave cores to the event loop and the clients.
 
     The model is loaded and warmed up in the background once the server starts; until then
     ``/v2/health/ready`` answers 503 and inference 503.
@@ -64,6 +66,10 @@ def create_app(source: Any, *, format: str = "pytorch", name: str | None = None,
     def load() -> Any:
         from bundle.serve.model import ServedModel, load_model
 
+        if threads:
+            import torch
+
+            torch.set_num_threads(int(threads))  # before any forward: threads started later take it up
         if isinstance(source, ServedModel):
             model = source
         else:
