@@ -219,6 +219,25 @@ def test_predict_classifier_npy_json(digits, digits_net):
     assert status == 415
 
 
+def test_predict_classifier_png_upload(digits, digits_net):
+    image = pytest.importorskip("PIL.Image")
+    requests = pytest.importorskip("requests")
+
+    pixels = np.random.default_rng(4).integers(0, 256, (8, 8), dtype=np.uint8)
+    buf = io.BytesIO()
+    image.fromarray(pixels).save(buf, format="PNG")
+    r = requests.post(digits.url + "/v2/models/digits_classification/predict",
+                      files={"file": ("digit.png", buf.getvalue())}, timeout=30)
+    assert r.status_code == 200, r.text
+    with torch.no_grad():
+        probs = torch.softmax(digits_net(torch.from_numpy(pixels.astype(np.float32))[None, None]), 1)[0].numpy()
+    assert r.json()["index"] == int(probs.argmax())
+    assert max(abs(r.json()["scores"][str(i)] - float(p)) for i, p in enumerate(probs)) < 1e-4
+    r = requests.post(digits.url + "/v2/models/digits_classification/predict",
+                      files={"file": ("digit.png", buf.getvalue()[:40])}, timeout=30)
+    assert r.status_code == 400 and "cannot be read as png" in r.json()["error"]
+
+
 def test_segmentation_nifti_predict_is_the_bundles_tiled_inference(seg):
     nib = pytest.importorskip("nibabel")
     requests = pytest.importorskip("requests")
