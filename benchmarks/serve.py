@@ -255,6 +255,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads in the server processes")
     parser.add_argument("--no-litserve", action="store_true", help="leave LitServe out even when installed")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # rows as they are measured, also into a file
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out (timeout(1))
     litserve = False
     if not args.no_litserve:
         try:

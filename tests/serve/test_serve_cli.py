@@ -1,8 +1,10 @@
 """python -m bundle serve as a real process: --port 0 prints the URL, ready after warm-up, tritonclient
-works against it, SIGTERM lets a request in flight finish and exits 0; --help imports no fastapi/torch."""
+works against it, SIGTERM lets a request in flight finish and exits 0; --workers 2 share the port and
+each answers; --help imports no fastapi/torch."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -100,8 +102,9 @@ def _cpu_ticks(pid):
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the workers' CPU time from /proc")
 def test_workers_share_the_port_and_each_answers():
     proc, url = _start("--workers", "2", "--log-level", "warning")
+    workers = []
     try:
-        workers = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and p.joinpath("stat").exists()
+        workers += [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and p.joinpath("stat").exists()
                    and int(p.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1]) == proc.pid
                    and b"spawn_main" in p.joinpath("cmdline").read_bytes()]
         assert len(workers) == 2, workers
@@ -134,5 +137,8 @@ def test_workers_share_the_port_and_each_answers():
     finally:
         if proc.poll() is None:
             proc.kill()
+            for w in workers:  # a killed supervisor leaves its workers running
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(w, signal.SIGKILL)
         proc.stdout.close()
         proc.stderr.close()
