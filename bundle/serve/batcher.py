@@ -24,8 +24,9 @@ class Batcher:
         max_batch_size: the most samples in one forward; 1 turns batching off.
         timeout_ms: how long the first request of a batch waits for others.
         on_batch: called with each batch's size (metrics).
-        arriving: how many requests are on their way to ``submit`` (being read and decoded); a batch
-            waits for company only while some are, so a lone request does not pay the timeout.
+        arriving: how many requests are on their way to ``submit`` (being read and decoded). A batch
+            waits for company while some are, or while the previous batch had company (clients that
+            just got their answers send again); so a lone client does not pay the timeout.
     """
 
     def __init__(self, forward: Callable[[np.ndarray], list[np.ndarray]], *, max_batch_size: int = 8,
@@ -82,6 +83,7 @@ class Batcher:
     async def _loop(self) -> None:
         assert self._wake is not None
         waiting, wake = self._waiting, self._wake
+        alone = True  # the previous batch was one request
         while True:
             if not waiting:
                 wake.clear()
@@ -94,7 +96,7 @@ class Batcher:
             while size < self.max_batch_size:
                 if not waiting:
                     left = deadline - time.monotonic()
-                    if left <= 0 or (self.arriving is not None and self.arriving() == 0):
+                    if left <= 0 or (alone and self.arriving is not None and self.arriving() == 0):
                         break  # the window is over, or nobody else is coming: do not wait it out
                     wake.clear()
                     try:
@@ -108,6 +110,7 @@ class Batcher:
                 waiting.popleft()
                 group.append(item)
                 size += item[0].shape[0]
+            alone = len(group) == 1
             live = [(a, f) for a, f in group if not f.done()]  # a caller that went away is skipped
             if not live:
                 continue

@@ -1,5 +1,6 @@
 """The dynamic batcher alone: grouping within the window, routing each slice back, shapes kept apart,
-a failing forward reported to every caller of its batch, a cancelled caller skipped."""
+a failing forward reported to every caller of its batch, a cancelled caller skipped, waiting for
+company only while some may come."""
 
 from __future__ import annotations
 
@@ -77,3 +78,25 @@ def test_cancelled_caller_is_skipped_and_lone_request_does_not_wait():
 
     out, took = _run(main())
     assert out[0].shape == (1, 1) and took < 5 and seen == [1]
+
+
+def test_after_a_shared_batch_a_lone_request_waits_for_company():
+    seen = []
+
+    async def main():
+        batcher = Batcher(lambda b: seen.append(b.shape[0]) or [b], max_batch_size=4, timeout_ms=200,
+                          arriving=lambda: 0)
+        batcher.start()
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(batcher.submit(np.ones((1, 1))) for _ in range(2)))  # a batch of 2
+        took = []
+        for _ in range(2):
+            start = loop.time()
+            await batcher.submit(np.ones((1, 1)))
+            took.append(loop.time() - start)
+        await batcher.stop()
+        return took
+
+    took = _run(main())
+    # the first lone request after the shared batch waits the window; alone once, the next does not
+    assert seen == [2, 1, 1] and took[0] >= 0.15 and took[1] < 0.1
