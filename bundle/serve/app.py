@@ -144,8 +144,10 @@ def create_app(source: Any, *, format: str = "pytorch", name: str | None = None,
             if size is not None and size.isdigit() and int(size) > limit:
                 raise RequestError(f"the request body is {int(size)} bytes; this server takes at most {limit} "
                                    f"(--max-body-mb {max_body_mb:g})", status=413)
-            model_name = _infer_model(path) if scope["method"] == "POST" else None
+            model_name = _infer_model(path)
             if model_name is not None:
+                if scope["method"] != "POST":
+                    raise RequestError(f"infer takes POST, not {scope['method']}", status=405)
                 await infer(model_name, scope, receive, sending)
             else:
                 await routes(scope, receive, sending)

@@ -186,6 +186,10 @@ def test_unknown_model_body_limit_and_not_json(digits):
     assert r.status_code == 413 and "max-body-mb" in r.json()["error"]
     status, raw, _ = _post(digits.url + "/v2/models/digits_classification/infer", b"{not json")
     assert status == 400 and "not JSON" in json.loads(raw)["error"]
+    r = requests.get(digits.url + "/v2/models/digits_classification/versions/1/infer")
+    assert r.status_code == 405 and "POST" in r.json()["error"]
+    r = requests.get(digits.url + "/v2/models/digits_classification/nothing")
+    assert r.status_code == 404 and "no endpoint GET" in r.json()["error"]
 
 
 def test_client_disconnecting_mid_request(digits):
