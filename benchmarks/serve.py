@@ -68,13 +68,13 @@ def start_server(bundle: Path, max_batch: int, threads: int | None) -> tuple[sub
     return proc, url
 
 
-def start_litserve(bundle: Path, max_batch: int, threads: int | None) -> tuple[subprocess.Popen, str]:
+def start_litserve(bundle: Path, max_batch: int, threads: int | None, fast_queue: bool) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:  # a free port: LitServe binds its own
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("serve_litserve.py")), str(bundle),
                              "--port", str(port), "--max-batch", str(max_batch), "--batch-timeout-ms", "2",
-                             *(["--threads", str(threads)] if threads else [])],
+                             *(["--threads", str(threads)] if threads else []), *(["--fast-queue"] if fast_queue else [])],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     wait_ready(proc, url + "/health")
@@ -236,7 +236,7 @@ def bench(name: str, args: argparse.Namespace, litserve: bool) -> None:
         finally:
             stop(proc)
     if litserve:
-        proc, url = start_litserve(bundle, 16, args.threads)
+        proc, url = start_litserve(bundle, 16, args.threads, args.litserve_fast_queue)
         try:
             for clients in (1, 4, 16):
                 row("LitServe, JSON", clients, url, "/predict", json_body(x))
@@ -263,6 +263,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=200, help="requests per (server, client count)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads in the server processes")
     parser.add_argument("--no-litserve", action="store_true", help="leave LitServe out even when installed")
+    parser.add_argument("--litserve-fast-queue", action="store_true", help="LitServe with its ZeroMQ queues (fast_queue)")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # rows as they are measured, also into a file
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out (timeout(1))

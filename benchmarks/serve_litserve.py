@@ -58,10 +58,11 @@ def main() -> None:
     parser.add_argument("--max-batch", type=int, default=16)
     parser.add_argument("--batch-timeout-ms", type=float, default=2.0)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads in the worker")
+    parser.add_argument("--fast-queue", action="store_true", help="LitServe's ZeroMQ queues (its advice above 100 req/s)")
     args = parser.parse_args()
     api = OpenInferenceJSON(args.bundle.resolve(), args.threads, max_batch_size=args.max_batch,
                             batch_timeout=args.batch_timeout_ms / 1000)
-    server = ls.LitServer(api, accelerator="cpu", workers_per_device=1)
+    server = ls.LitServer(api, accelerator="cpu", workers_per_device=1, fast_queue=args.fast_queue)
     server.run(host="127.0.0.1", port=args.port, log_level="warning", generate_client_file=False)
 
 
