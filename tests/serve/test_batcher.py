@@ -59,17 +59,27 @@ def test_failing_forward_reaches_every_caller_and_the_batcher_goes_on():
     assert all(isinstance(e, RuntimeError) for e in first) and second[0][0, 0] == 1
 
 
+def _lone(seen, timeout_ms):
+    """A started batcher that records its batch sizes, with nobody ever arriving."""
+    batcher = Batcher(lambda b: seen.append(b.shape[0]) or [b], max_batch_size=4, timeout_ms=timeout_ms,
+                      arriving=lambda: 0)
+    batcher.start()
+    return batcher
+
+
+async def _timed(batcher):
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    out = await batcher.submit(np.ones((1, 1)))
+    return out, loop.time() - start
+
+
 def test_cancelled_caller_is_skipped_and_lone_request_does_not_wait():
     seen = []
 
     async def main():
-        batcher = Batcher(lambda b: seen.append(b.shape[0]) or [b], max_batch_size=4, timeout_ms=10_000,
-                          arriving=lambda: 0)
-        batcher.start()
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        out = await batcher.submit(np.ones((1, 1)))  # nobody else arriving: no 10 s wait
-        took = loop.time() - start
+        batcher = _lone(seen, timeout_ms=10_000)
+        out, took = await _timed(batcher)  # nobody else arriving: no 10 s wait
         task = asyncio.ensure_future(batcher.submit(np.ones((1, 1))))
         task.cancel()
         await asyncio.sleep(0.05)
@@ -84,16 +94,9 @@ def test_after_a_shared_batch_a_lone_request_waits_for_company():
     seen = []
 
     async def main():
-        batcher = Batcher(lambda b: seen.append(b.shape[0]) or [b], max_batch_size=4, timeout_ms=200,
-                          arriving=lambda: 0)
-        batcher.start()
-        loop = asyncio.get_running_loop()
+        batcher = _lone(seen, timeout_ms=200)
         await asyncio.gather(*(batcher.submit(np.ones((1, 1))) for _ in range(2)))  # a batch of 2
-        took = []
-        for _ in range(2):
-            start = loop.time()
-            await batcher.submit(np.ones((1, 1)))
-            took.append(loop.time() - start)
+        took = [(await _timed(batcher))[1] for _ in range(2)]
         await batcher.stop()
         return took
 
