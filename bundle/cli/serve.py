@@ -20,6 +20,7 @@ def serve(
     name: str | None = None,
     version: str | None = None,
     drain_s: float = 30.0,
+    threads: int | None = None,
     safe: bool | None = None,
     trusted: bool | None = None,
     log_level: str = "info",
@@ -44,6 +45,7 @@ def serve(
         name: the model's name in URLs (default: the bundle's folder name).
         version: the zoo version or range, for a zoo name.
         drain_s: on SIGTERM, how long requests in flight may take to finish.
+        threads: torch's intra-op threads per server process (default: torch's own, one per core).
         safe: build in safe mode (the default for downloaded bundles).
         trusted: run a downloaded bundle's own code (only for bundles you trust).
         log_level: uvicorn's log level (debug, info, warning, error).
@@ -54,7 +56,8 @@ def serve(
     trust = trust_from_flags(safe, trusted, {})
     options: dict[str, Any] = {"format": format, "name": name, "device": device, "trusted": trust,
                                "max_batch_size": int(max_batch_size), "batch_timeout_ms": float(batch_timeout_ms),
-                               "max_body_mb": float(max_body_mb), "version": version}
+                               "max_body_mb": float(max_body_mb), "version": version,
+                               "threads": int(threads) if threads else None}
     source = bundle
     if not os.path.exists(bundle):  # a zoo name: fetch it now, so a bad name fails before binding
         from bundle.registry.load import locate

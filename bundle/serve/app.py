@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from bundle.serve.errors import ModelNotFound, RequestError
 
@@ -28,7 +29,7 @@ log = logging.getLogger("bundle.serve")
 def create_app(source: Any, *, format: str = "pytorch", name: str | None = None, device: Any = None,
                trusted: bool | None = None, max_batch_size: int = 8, batch_timeout_ms: float = 5.0,
                max_body_mb: float = 64.0, overrides: Mapping[str, Any] | None = None,
-               version: str | None = None) -> Any:
+               version: str | None = None, threads: int | None = None) -> Any:
     """A FastAPI app serving one model.
 
     Args:
@@ -41,6 +42,8 @@ def create_app(source: Any, *, format: str = "pytorch", name: str | None = None,
         max_batch_size: the most samples in one forward; 1 turns dynamic batching off.
         batch_timeout_ms: how long a request waits for others to share its forward.
         max_body_mb: larger request bodies get a 413.
+        threads: torch's intra-op threads for the forward (``torch.set_num_threads``, process-wide;
+            default torch's own, one per core). Fewer leave cores to the event loop and the clients.
 
     The model is loaded and warmed up in the background once the server starts; until then
     ``/v2/health/ready`` answers 503 and inference 503.
@@ -63,6 +66,10 @@ def create_app(source: Any, *, format: str = "pytorch", name: str | None = None,
     def load() -> Any:
         from bundle.serve.model import ServedModel, load_model
 
+        if threads:
+            import torch
+
+            torch.set_num_threads(int(threads))  # before any forward: threads started later take it up
         if isinstance(source, ServedModel):
             model = source
         else:
@@ -112,40 +119,69 @@ def create_app(source: Any, *, format: str = "pytorch", name: str | None = None,
             raise ModelNotFound(model_name, model.name)
         return model
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Any:
-        endpoint = _endpoint(request.url.path)
+    async def front(scope: dict, receive: Any, send: Any, routes: Any) -> None:
+        """In front of the routes, as plain ASGI (Starlette's ``BaseHTTPMiddleware`` costs a task and
+        two memory streams a request): the body limit, errors as ``{"error"}``, the metrics; and
+        ``infer``, the hot path, answered here without FastAPI's routing and dependency solving."""
+        if scope["type"] != "http":
+            await routes(scope, receive, send)
+            return
+        path = scope["path"]
+        endpoint = _endpoint(path)
         started = time.perf_counter()
+        status = 500
+        sent = False
+
+        async def sending(message: dict) -> None:
+            nonlocal status, sent
+            if message["type"] == "http.response.start":
+                status, sent = message["status"], True
+            await send(message)
+
         in_flight.inc()
         try:
-            size = request.headers.get("content-length")
+            size = _header(scope, b"content-length")
             if size is not None and size.isdigit() and int(size) > limit:
-                response = error(413, f"the request body is {int(size)} bytes; this server takes at most {limit} "
-                                      f"(--max-body-mb {max_body_mb:g})")
+                raise RequestError(f"the request body is {int(size)} bytes; this server takes at most {limit} "
+                                   f"(--max-body-mb {max_body_mb:g})", status=413)
+            model_name = _infer_model(path)
+            if model_name is not None:
+                if scope["method"] != "POST":
+                    raise RequestError(f"infer takes POST, not {scope['method']}", status=405)
+                await infer(model_name, scope, receive, sending)
             else:
-                try:
-                    response = await call_next(request)
-                except RequestError as err:
-                    response = error(err.status, str(err))
-                except Exception:  # noqa: BLE001 - the client sees an id, the log the traceback
-                    incident = uuid.uuid4().hex[:12]
-                    log.exception("error %s while handling %s %s", incident, request.method, request.url.path)
-                    response = error(500, f"internal error {incident} (the server log has the details)")
-            requests.labels(endpoint, str(response.status_code)).inc()
-            latency.labels(endpoint).observe(time.perf_counter() - started)
-            return response
+                await routes(scope, receive, sending)
+        except ClientDisconnect:
+            status = 499  # nginx's code for it: the client went away before its answer
+        except RequestError as err:
+            if not sent:
+                await _send_json(sending, err.status, {"error": str(err)})
+        except Exception:  # noqa: BLE001 - the client sees an id, the log the traceback
+            incident = uuid.uuid4().hex[:12]
+            log.exception("error %s while handling %s %s", incident, scope["method"], path)
+            if not sent:
+                await _send_json(sending, 500, {"error": f"internal error {incident} (the server log has the details)"})
         finally:
             in_flight.dec()
+            requests.labels(endpoint, str(status)).inc()
+            latency.labels(endpoint).observe(time.perf_counter() - started)
 
-    async def body_of(request: Request) -> bytes:
+    app.add_middleware(_Front, handle=front)
+
+    async def body_of(receive: Any) -> bytes:
         chunks, size = [], 0
-        async for chunk in request.stream():
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
                 raise RequestError(f"the request body is over {limit} bytes (--max-body-mb {max_body_mb:g})",
                                    status=413)
             chunks.append(chunk)
-        return b"".join(chunks)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     @app.get("/v2")
     async def server_metadata() -> Any:
@@ -173,38 +209,40 @@ def create_app(source: Any, *, format: str = "pytorch", name: str | None = None,
     async def model_metadata(model_name: str, model_version: str = "") -> Any:
         return served(model_name).metadata()
 
-    @app.post("/v2/models/{model_name}/infer")
-    @app.post("/v2/models/{model_name}/versions/{model_version}/infer")
-    async def infer(model_name: str, request: Request, model_version: str = "") -> Any:
+    async def infer(model_name: str, scope: dict, receive: Any, send: Any) -> None:
+        """``POST /v2/models/NAME[/versions/V]/infer``: the network on the request's tensors, batched."""
         from bundle.serve.protocol import HEADER_LENGTH, encode_response
 
         model = served(model_name)
         state["arriving"] += 1
         try:
-            array, payload = await decoded(model, request)
+            array, payload = decoded(model, scope, await body_of(receive))
         finally:
             state["arriving"] -= 1
         outs = await state["batcher"].submit(array)
         named = [(s.name, o) for s, o in zip(model.outputs, outs)]
         body_out, header = encode_response(payload, model.name, model.version, named)
-        headers = {HEADER_LENGTH: str(header)} if header is not None else {}
-        media = "application/octet-stream" if header is not None else "application/json"
-        return Response(body_out, media_type=media, headers=headers)
+        headers = [(b"content-type", b"application/json" if header is None else b"application/octet-stream"),
+                   (b"content-length", str(len(body_out)).encode())]
+        if header is not None:
+            headers.append((HEADER_LENGTH.lower().encode(), str(header).encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body_out})
 
-    async def decoded(model: Any, request: Request) -> Any:
+    def decoded(model: Any, scope: dict, body: bytes) -> Any:
         import numpy as np
 
         from bundle.serve.protocol import HEADER_LENGTH, decode_request
 
-        body = await body_of(request)
-        if request.headers.get("content-encoding") in ("gzip", "deflate"):
+        encoding = _header(scope, b"content-encoding")
+        if encoding in ("gzip", "deflate"):
             import zlib
 
             try:
                 body = zlib.decompress(body, 47)  # gzip or zlib header
             except zlib.error as err:
-                raise RequestError(f"the body is not valid {request.headers['content-encoding']} data: {err}") from None
-        payload, inputs = decode_request(body, request.headers.get(HEADER_LENGTH.lower()))
+                raise RequestError(f"the body is not valid {encoding} data: {err}") from None
+        payload, inputs = decode_request(body, _header(scope, HEADER_LENGTH.lower().encode()))
         for spec in model.inputs:
             if spec.name not in inputs:
                 raise RequestError(f"the request has no input '{spec.name}'; the model takes "
@@ -231,7 +269,7 @@ def create_app(source: Any, *, format: str = "pytorch", name: str | None = None,
                 raise RequestError("the form has no file field 'file'", hint="curl -F file=@image.nii.gz URL")
             filename, data = upload.filename or "upload", await upload.read()
         else:
-            filename, data = request.query_params.get("filename", "upload"), await body_of(request)
+            filename, data = request.query_params.get("filename", "upload"), await body_of(request.receive)
         if not data:
             raise RequestError("the upload is empty")
         image, kind, info = decode_image(filename, data)
@@ -254,6 +292,39 @@ def create_app(source: Any, *, format: str = "pytorch", name: str | None = None,
         return error(404, f"no endpoint {request.method} {request.url.path}")
 
     return app
+
+
+class _Front:
+    """The ASGI middleware that hands every request to ``create_app``'s ``front``."""
+
+    def __init__(self, app: Any, handle: Any) -> None:
+        self.app, self.handle = app, handle
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        await self.handle(scope, receive, send, self.app)
+
+
+def _header(scope: dict, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _infer_model(path: str) -> str | None:
+    """The model name of an ``infer`` path (``/v2/models/NAME[/versions/V]/infer``), else None."""
+    parts = path.split("/")
+    if len(parts) in (5, 7) and parts[1] == "v2" and parts[2] == "models" and parts[-1] == "infer" and parts[3] \
+            and (len(parts) == 5 or parts[4] == "versions" and parts[5]):
+        return parts[3]
+    return None
+
+
+async def _send_json(send: Any, status: int, content: Any) -> None:
+    body = json.dumps(content, separators=(",", ":")).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _endpoint(path: str) -> str:

@@ -6,6 +6,7 @@ in a worker thread, and each request gets its own slice of the result back.
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
@@ -13,8 +14,6 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["Batcher"]
-
-_POLL_S = 0.0005  # how often an open batch looks for more requests
 
 
 class Batcher:
@@ -25,8 +24,9 @@ class Batcher:
         max_batch_size: the most samples in one forward; 1 turns batching off.
         timeout_ms: how long the first request of a batch waits for others.
         on_batch: called with each batch's size (metrics).
-        arriving: how many requests are on their way to ``submit`` (being read and decoded); a batch
-            waits for company only while some are, so a lone request does not pay the timeout.
+        arriving: how many requests are on their way to ``submit`` (being read and decoded). A batch
+            waits for company while some are, or while the previous batch had company (clients that
+            just got their answers send again); so a lone client does not pay the timeout.
     """
 
     def __init__(self, forward: Callable[[np.ndarray], list[np.ndarray]], *, max_batch_size: int = 8,
@@ -39,13 +39,15 @@ class Batcher:
         self.timeout = max(0.0, timeout_ms) / 1000
         self.on_batch = on_batch
         self.arriving = arriving
-        self._queue: asyncio.Queue | None = None
+        # a deque and an event rather than an asyncio.Queue: an open batch waits for the event with a
+        # timeout, and no timeout can take an item with it (on Python 3.11 one racing a queue.get can)
+        self._waiting: collections.deque[tuple[np.ndarray, asyncio.Future]] = collections.deque()
+        self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bundle-serve-model")
-        self._held: tuple[np.ndarray, asyncio.Future] | None = None
 
     def start(self) -> None:
-        self._queue = asyncio.Queue()
+        self._wake = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
@@ -63,12 +65,13 @@ class Batcher:
 
     async def submit(self, array: np.ndarray) -> list[np.ndarray]:
         """The outputs for ``array`` (B, ...), computed in some batch."""
-        if self._queue is None:
+        if self._wake is None:
             raise RuntimeError("the batcher is not started")
         if array.shape[0] >= self.max_batch_size:  # already a full batch: run it alone
             return await self._forward([array])
         future = asyncio.get_running_loop().create_future()
-        await self._queue.put((array, future))
+        self._waiting.append((array, future))
+        self._wake.set()
         return await future
 
     async def _forward(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
@@ -78,28 +81,36 @@ class Batcher:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self.forward, batch)
 
     async def _loop(self) -> None:
-        assert self._queue is not None
+        assert self._wake is not None
+        waiting, wake = self._waiting, self._wake
+        alone = True  # the previous batch was one request
         while True:
-            first = self._held or await self._queue.get()
-            self._held = None
+            if not waiting:
+                wake.clear()
+                await wake.wait()
+                continue
+            first = waiting.popleft()
             group = [first]
             size = first[0].shape[0]
             deadline = time.monotonic() + self.timeout
             while size < self.max_batch_size:
-                if self._queue.empty():
+                if not waiting:
                     left = deadline - time.monotonic()
-                    if left <= 0 or (self.arriving is not None and self.arriving() == 0):
+                    if left <= 0 or (alone and self.arriving is not None and self.arriving() == 0):
                         break  # the window is over, or nobody else is coming: do not wait it out
-                    # polled rather than wait_for(queue.get()): on Python 3.11 a timeout racing a get can
-                    # drop the item, and a dropped request would never be answered
-                    await asyncio.sleep(min(left, _POLL_S))
+                    wake.clear()
+                    try:
+                        await asyncio.wait_for(wake.wait(), left)
+                    except asyncio.TimeoutError:
+                        pass
                     continue
-                item = self._queue.get_nowait()
+                item = waiting[0]
                 if item[0].shape[1:] != first[0].shape[1:] or size + item[0].shape[0] > self.max_batch_size:
-                    self._held = item  # starts the next batch
-                    break
+                    break  # it starts the next batch
+                waiting.popleft()
                 group.append(item)
                 size += item[0].shape[0]
+            alone = len(group) == 1
             live = [(a, f) for a, f in group if not f.done()]  # a caller that went away is skipped
             if not live:
                 continue

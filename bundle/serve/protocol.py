@@ -1,6 +1,11 @@
 """The Open Inference Protocol's (KServe v2) tensors: JSON ``data`` and the binary tensor data
 extension (a JSON header of ``Inference-Header-Content-Length`` bytes followed by raw little-endian
 tensors, each input's size in ``parameters.binary_data_size``), decoded to NumPy and encoded back.
+
+JSON goes through orjson where it is installed (the ``serve`` extra has it): it writes a float array
+some 30 times faster than ``json`` writes its ``tolist()``. The standard library takes over where
+orjson would differ: a body it refuses (``json`` reads ``NaN``, and gives the error message), outputs
+that are not all finite (orjson would write ``null``).
 """
 
 from __future__ import annotations
@@ -11,6 +16,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from bundle.serve.errors import RequestError
+
+try:
+    import orjson
+except ImportError:  # the standard library's json does it all, slower
+    orjson = None
 
 __all__ = ["HEADER_LENGTH", "decode_request", "encode_response"]
 
@@ -39,7 +49,7 @@ def decode_request(body: bytes, header_length: str | None) -> tuple[dict, dict[s
     else:
         head, binary = body, memoryview(b"")
     try:
-        request = json.loads(head)
+        request = _loads(head)
     except (ValueError, UnicodeDecodeError) as err:
         raise RequestError(f"the request body is not JSON: {err}",
                            hint=f"send a JSON inference request (binary tensors after {HEADER_LENGTH} bytes)") from None
@@ -85,11 +95,26 @@ def decode_request(body: bytes, header_length: str | None) -> tuple[dict, dict[s
     return request, inputs
 
 
+def _loads(data: bytes) -> Any:
+    if orjson is not None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # json says why, or reads what orjson refuses (NaN, Infinity)
+    return json.loads(data)
+
+
 def _wants_binary(request: Mapping[str, Any], name: str) -> bool:
     for out in request.get("outputs") or []:
         if isinstance(out, dict) and out.get("name") == name:
             return bool((out.get("parameters") or {}).get("binary_data", False))
     return bool((request.get("parameters") or {}).get("binary_data_output", False))
+
+
+def _tolist(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def encode_response(request: Mapping[str, Any], model: str, version: str,
@@ -108,6 +133,7 @@ def encode_response(request: Mapping[str, Any], model: str, version: str,
         raise RequestError(f"the model has no output '{unknown[0]}'; its outputs: {', '.join(have)}")
     chosen = [(n, have[n]) for n in names] if names else list(outputs)
     items, blobs = [], []
+    fast = orjson is not None  # and every output finite
     for name, array in chosen:
         array = np.ascontiguousarray(array)
         if array.dtype not in DATATYPE:
@@ -118,12 +144,20 @@ def encode_response(request: Mapping[str, Any], model: str, version: str,
             entry["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
         else:
-            entry["data"] = array.reshape(-1).tolist()
+            entry["data"] = array.reshape(-1)  # a list, written by orjson or by _tolist
+            fast = fast and (array.dtype.kind not in "fc" or bool(np.isfinite(array).all()))
         items.append(entry)
     response: dict[str, Any] = {"model_name": model, "model_version": version, "outputs": items}
     if "id" in request:
         response["id"] = request["id"]
-    head = json.dumps(response, separators=(",", ":")).encode()
+    head = None
+    if fast:
+        try:
+            head = orjson.dumps(response, option=orjson.OPT_SERIALIZE_NUMPY)
+        except orjson.JSONEncodeError:  # something in the request's id orjson cannot write
+            pass
+    if head is None:
+        head = json.dumps(response, separators=(",", ":"), default=_tolist).encode()
     if not blobs:
         return head, None
     return head + b"".join(blobs), len(head)

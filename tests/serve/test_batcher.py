@@ -1,5 +1,6 @@
 """The dynamic batcher alone: grouping within the window, routing each slice back, shapes kept apart,
-a failing forward reported to every caller of its batch, a cancelled caller skipped."""
+a failing forward reported to every caller of its batch, a cancelled caller skipped, waiting for
+company only while some may come."""
 
 from __future__ import annotations
 
@@ -58,17 +59,27 @@ def test_failing_forward_reaches_every_caller_and_the_batcher_goes_on():
     assert all(isinstance(e, RuntimeError) for e in first) and second[0][0, 0] == 1
 
 
+def _lone(seen, timeout_ms):
+    """A started batcher that records its batch sizes, with nobody ever arriving."""
+    batcher = Batcher(lambda b: seen.append(b.shape[0]) or [b], max_batch_size=4, timeout_ms=timeout_ms,
+                      arriving=lambda: 0)
+    batcher.start()
+    return batcher
+
+
+async def _timed(batcher):
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    out = await batcher.submit(np.ones((1, 1)))
+    return out, loop.time() - start
+
+
 def test_cancelled_caller_is_skipped_and_lone_request_does_not_wait():
     seen = []
 
     async def main():
-        batcher = Batcher(lambda b: seen.append(b.shape[0]) or [b], max_batch_size=4, timeout_ms=10_000,
-                          arriving=lambda: 0)
-        batcher.start()
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        out = await batcher.submit(np.ones((1, 1)))  # nobody else arriving: no 10 s wait
-        took = loop.time() - start
+        batcher = _lone(seen, timeout_ms=10_000)
+        out, took = await _timed(batcher)  # nobody else arriving: no 10 s wait
         task = asyncio.ensure_future(batcher.submit(np.ones((1, 1))))
         task.cancel()
         await asyncio.sleep(0.05)
@@ -77,3 +88,18 @@ def test_cancelled_caller_is_skipped_and_lone_request_does_not_wait():
 
     out, took = _run(main())
     assert out[0].shape == (1, 1) and took < 5 and seen == [1]
+
+
+def test_after_a_shared_batch_a_lone_request_waits_for_company():
+    seen = []
+
+    async def main():
+        batcher = _lone(seen, timeout_ms=200)
+        await asyncio.gather(*(batcher.submit(np.ones((1, 1))) for _ in range(2)))  # a batch of 2
+        took = [(await _timed(batcher))[1] for _ in range(2)]
+        await batcher.stop()
+        return took
+
+    took = _run(main())
+    # the first lone request after the shared batch waits the window; alone once, the next does not
+    assert seen == [2, 1, 1] and took[0] >= 0.15 and took[1] < 0.1

@@ -50,7 +50,7 @@ class Server:
                 with urllib.request.urlopen(self.url + "/v2/health/ready", timeout=2) as r:
                     if r.status == 200:
                         return
-            except (urllib.error.URLError, ConnectionError):
+            except OSError:  # not listening yet, or slow to answer while the model loads (a busy machine)
                 pass
             time.sleep(0.05)
         raise AssertionError("the server did not become ready")
@@ -186,6 +186,10 @@ def test_unknown_model_body_limit_and_not_json(digits):
     assert r.status_code == 413 and "max-body-mb" in r.json()["error"]
     status, raw, _ = _post(digits.url + "/v2/models/digits_classification/infer", b"{not json")
     assert status == 400 and "not JSON" in json.loads(raw)["error"]
+    r = requests.get(digits.url + "/v2/models/digits_classification/versions/1/infer")
+    assert r.status_code == 405 and "POST" in r.json()["error"]
+    r = requests.get(digits.url + "/v2/models/digits_classification/nothing")
+    assert r.status_code == 404 and "no endpoint GET" in r.json()["error"]
 
 
 def test_client_disconnecting_mid_request(digits):
@@ -217,6 +221,25 @@ def test_predict_classifier_npy_json(digits, digits_net):
     status, raw, _ = _post(digits.url + "/v2/models/digits_classification/predict", b"GIF89a" + bytes(100),
                            {"Content-Type": "application/octet-stream"})
     assert status == 415
+
+
+def test_predict_classifier_png_upload(digits, digits_net):
+    image = pytest.importorskip("PIL.Image")
+    requests = pytest.importorskip("requests")
+
+    pixels = np.random.default_rng(4).integers(0, 256, (8, 8), dtype=np.uint8)
+    buf = io.BytesIO()
+    image.fromarray(pixels).save(buf, format="PNG")
+    r = requests.post(digits.url + "/v2/models/digits_classification/predict",
+                      files={"file": ("digit.png", buf.getvalue())}, timeout=30)
+    assert r.status_code == 200, r.text
+    with torch.no_grad():
+        probs = torch.softmax(digits_net(torch.from_numpy(pixels.astype(np.float32))[None, None]), 1)[0].numpy()
+    assert r.json()["index"] == int(probs.argmax())
+    assert max(abs(r.json()["scores"][str(i)] - float(p)) for i, p in enumerate(probs)) < 1e-4
+    r = requests.post(digits.url + "/v2/models/digits_classification/predict",
+                      files={"file": ("digit.png", buf.getvalue()[:40])}, timeout=30)
+    assert r.status_code == 400 and "cannot be read as png" in r.json()["error"]
 
 
 def test_segmentation_nifti_predict_is_the_bundles_tiled_inference(seg):

@@ -1,8 +1,10 @@
 """python -m bundle serve as a real process: --port 0 prints the URL, ready after warm-up, tritonclient
-works against it, SIGTERM lets a request in flight finish and exits 0; --help imports no fastapi/torch."""
+works against it, SIGTERM lets a request in flight finish and exits 0; --workers 2 share the port and
+each answers; --help imports no fastapi/torch."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,7 +12,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -95,3 +96,53 @@ def test_unknown_bundle_folder_is_a_clear_error():
     out = subprocess.run([sys.executable, "-m", "bundle", "serve", str(ROOT / "no_such_bundle"), "--port", "0"],
                          capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.returncode == 1 and "does not exist" in out.stderr
+
+
+def _cpu_ticks(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the workers' CPU time from /proc")
+def test_workers_share_the_port_and_each_answers():
+    proc, url = _start("--workers", "2", "--log-level", "warning")
+    workers = []
+    try:
+        workers += [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and p.joinpath("stat").exists()
+                   and int(p.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1]) == proc.pid
+                   and b"spawn_main" in p.joinpath("cmdline").read_bytes()]
+        assert len(workers) == 2, workers
+        # each worker loads and warms up its own model; both are done when neither uses CPU any more
+        deadline, before, quiet = time.monotonic() + 90, [_cpu_ticks(w) for w in workers], 0
+        while quiet < 3 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = [_cpu_ticks(w) for w in workers]
+            quiet, before = quiet + 1 if now == before else 0, now
+        body = json.dumps({"inputs": [{"name": "image", "shape": [1, 1, 8, 8], "datatype": "FP32",
+                                       "data": [0.5] * 64}]}).encode()
+
+        def one(_):  # a new connection each: the kernel hands each to whichever worker accepts first
+            req = urllib.request.Request(url + "/v2/models/digits_classification/infer", data=body,
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, len(json.loads(r.read())["outputs"][0]["data"])
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(one, range(400)))
+        assert set(answers) == {(200, 10)}
+        used = [_cpu_ticks(w) - b for w, b in zip(workers, before)]
+        assert min(used) >= 3, f"CPU ticks each worker spent on the requests: {used}"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert not any(Path(f"/proc/{w}").exists() and Path(f"/proc/{w}/stat").read_text().split()[2] != "Z"
+                       for w in workers)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            for w in workers:  # a killed supervisor leaves its workers running
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(w, signal.SIGKILL)
+        proc.stdout.close()
+        proc.stderr.close()
