@@ -20,7 +20,7 @@ from bundle.serve.errors import RequestError
 try:
     import orjson
 except ImportError:  # the standard library's json does it all, slower
-    orjson = None
+    orjson = None  # type: ignore[assignment]  # checked before each use
 
 __all__ = ["HEADER_LENGTH", "decode_request", "encode_response"]
 
@@ -70,15 +70,15 @@ def decode_request(body: bytes, header_length: str | None) -> tuple[dict, dict[s
             raise RequestError(f"input '{name}' has shape {shape!r}; write a list of sizes")
         dtype = np.dtype(NUMPY[datatype])
         count = int(np.prod(shape)) if shape else 1
-        size = (item.get("parameters") or {}).get("binary_data_size")
-        if size is not None:
-            if not isinstance(size, int) or size != count * dtype.itemsize:
-                raise RequestError(f"input '{name}' declares binary_data_size {size}; shape {shape} of {datatype} is "
+        nbytes = (item.get("parameters") or {}).get("binary_data_size")
+        if nbytes is not None:
+            if not isinstance(nbytes, int) or nbytes != count * dtype.itemsize:
+                raise RequestError(f"input '{name}' declares binary_data_size {nbytes}; shape {shape} of {datatype} is "
                                    f"{count * dtype.itemsize} bytes")
-            if offset + size > len(binary):
-                raise RequestError(f"input '{name}' needs {size} bytes of binary data; only {len(binary) - offset} follow")
-            array = np.frombuffer(binary[offset:offset + size], dtype=dtype.newbyteorder("<")).reshape(shape)
-            offset += size
+            if offset + nbytes > len(binary):
+                raise RequestError(f"input '{name}' needs {nbytes} bytes of binary data; only {len(binary) - offset} follow")
+            array = np.frombuffer(binary[offset:offset + nbytes], dtype=dtype.newbyteorder("<")).reshape(shape)
+            offset += nbytes
         else:
             if "data" not in item:
                 raise RequestError(f"input '{name}' has no data (neither 'data' nor parameters.binary_data_size)")
@@ -126,7 +126,7 @@ def encode_response(request: Mapping[str, Any], model: str, version: str,
     Raises:
         RequestError: the request asks for an output the model does not have.
     """
-    names = [o.get("name") for o in request.get("outputs") or [] if isinstance(o, dict)]
+    names = [str(o.get("name")) for o in request.get("outputs") or [] if isinstance(o, dict)]
     have = dict(outputs)
     unknown = [n for n in names if n not in have]
     if unknown:

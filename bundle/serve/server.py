@@ -36,7 +36,8 @@ def serve(app: Any, sock: socket.socket, *, drain_s: float = 30.0, log_level: st
     another thread set ``server.should_exit``, the server ``on_server`` is given)."""
     import uvicorn
 
-    config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=drain_s, access_log=False)
+    config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=drain_s,  # type: ignore[arg-type]  # uvicorn says int; waits any seconds
+                            access_log=False)
     server = uvicorn.Server(config)
     if on_server is not None:
         on_server(server)
