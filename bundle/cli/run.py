@@ -132,7 +132,7 @@ def run_workflow(
     given = {**load_args_file(args_file), **(overrides or {})}
     trusted = trust_from_flags(safe, None, given)
     name = workflow_name if workflow_name is not None else given.pop("workflow_name", None)
-    cls = locate_workflow(name, trusted=trusted)
+    cls = locate_workflow(name, trusted=trusted, config_file=given.get("config_file"))
     config_overrides: dict = {}
     if issubclass(cls, ConfigWorkflow):
         params = {n for n, p in inspect.signature(cls).parameters.items() if p.kind is not p.VAR_KEYWORD}

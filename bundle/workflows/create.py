@@ -10,6 +10,7 @@ import os
 from typing import Any, Mapping
 
 from bundle.errors import BundleError, FormatError, Location, MissingDependencyError, UnsafeConfigError, did_you_mean
+from bundle.trust import resolve_trusted
 from bundle.workflows.base import BundleWorkflow
 
 __all__ = [
@@ -49,11 +50,12 @@ def merge_args(args_file: str | os.PathLike | None, **kwargs: Any) -> dict:
     return args
 
 
-def locate_workflow(workflow_name: Any = None, *, trusted: bool | None = True) -> type:
+def locate_workflow(workflow_name: Any = None, *, trusted: bool | None = None, config_file: Any = None) -> type:
     """The workflow class ``workflow_name`` names: None for ``ConfigWorkflow``, a built-in name
     (``ConfigWorkflow``, ``PythonicWorkflow``), a dotted path (``scripts.train.MyWorkflow``; trusted
     mode only, it imports code), or a class with ``initialize``, ``run`` and ``finalize``.
-    ``trusted=None`` (not decided yet) counts as safe mode here.
+    ``trusted=None`` follows the trust rule (``bundle.trust``) for ``config_file`` (a path or a list of
+    them; the first decides): safe for a downloaded bundle's configs, trusted otherwise.
 
     Raises:
         UnsafeConfigError: a dotted path in safe mode.
@@ -66,7 +68,7 @@ def locate_workflow(workflow_name: Any = None, *, trusted: bool | None = True) -
     if isinstance(workflow_name, str):
         if workflow_name in _BUILT_IN:
             return getattr(workflows, workflow_name)
-        if not trusted:
+        if not resolve_trusted(trusted, _first_path(config_file)):
             raise UnsafeConfigError(
                 f"safe mode does not import the workflow class '{workflow_name}'",
                 hint=f"use one of {', '.join(_BUILT_IN)}, or run without --safe if you trust the code",
@@ -105,6 +107,12 @@ def _import_dotted(path: str) -> Any:
     )
 
 
+def _first_path(config_file: Any) -> Any:
+    if isinstance(config_file, (list, tuple)):
+        return config_file[0] if config_file else None
+    return config_file if isinstance(config_file, (str, os.PathLike)) else None
+
+
 def _accepts_trusted(cls: type) -> bool:
     params = inspect.signature(cls).parameters
     if "trusted" in params:
@@ -132,7 +140,8 @@ def make_workflow(workflow_name: Any = None, args_file: str | os.PathLike | None
     args = merge_args(args_file, **kwargs)
     trusted = args.pop("trusted", None)  # None: the workflow class applies the trust rule to its config files
     named = args.pop("workflow_name", None)
-    cls = locate_workflow(workflow_name if workflow_name is not None else named, trusted=trusted is not False)
+    cls = locate_workflow(workflow_name if workflow_name is not None else named, trusted=trusted,
+                          config_file=args.get("config_file"))
     if _accepts_trusted(cls):
         if trusted is not None:
             args["trusted"] = bool(trusted)

@@ -128,6 +128,19 @@ def test_safe_mode_only_builds_built_in_workflows(train):
     wf = create_workflow(config_file=str(train / "configs" / "train.json"), trusted=False)
     assert wf.parser.trusted is False
 
+def test_dotted_workflow_class_follows_the_trust_rule(tmp_path, monkeypatch):
+    """Unsaid trust: a dotted class is imported for configs the user points at, not for a download's."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("BUNDLE_CACHE_DIR", str(cache))
+    local, cached = tmp_path / "mine" / "train.json", cache / "b" / "configs" / "train.json"
+    dotted = "bundle.workflows.config_workflow.ConfigWorkflow"
+    assert locate_workflow(dotted, config_file=str(local)) is ConfigWorkflow
+    assert locate_workflow(dotted) is ConfigWorkflow  # no config named: nothing downloaded
+    with pytest.raises(UnsafeConfigError, match="does not import the workflow class"):
+        locate_workflow(dotted, config_file=[str(cached), str(local)])
+    assert locate_workflow(dotted, trusted=True, config_file=str(cached)) is ConfigWorkflow  # explicit wins
+
+
 
 # --- the short form's files --------------------------------------------------------------------
 
