@@ -44,22 +44,25 @@ def download(
     return 0
 
 
-def download_large_files(bundle_path: str = ".", large_file_name: str | None = None, *, force: bool = False,
-                         progress: bool | None = None) -> int:
+def download_large_files(bundle_path: str = ".", large_file_name: str | None = None, *, path: str | None = None,
+                         force: bool = False, progress: bool | None = None) -> int:
     """Fetch the files a bundle's large_files.yml|yaml|json lists, each checked against its hash.
 
     Args:
         bundle_path: the bundle folder.
-        large_file_name: only the entry with this path (default: all).
+        large_file_name: the manifest's file name, as in MONAI (checked to be the bundle's; default: the one it has).
+        path: only the entry with this path, e.g. models/model.pt (default: all).
         force: download files that are already there and match.
         progress: show progress bars (default: on a terminal).
     """
-    from bundle.registry.large_files import fetch_large_files
+    from bundle.registry.large_files import fetch_large_files, require_manifest
 
-    fetched = fetch_large_files(os.path.expanduser(bundle_path), names=[large_file_name] if large_file_name else None,
-                                force=force, progress=progress)
-    for path in fetched:
-        print(path)
+    root = os.path.expanduser(bundle_path)
+    if large_file_name is not None:
+        require_manifest(root, large_file_name)
+    fetched = fetch_large_files(root, names=[path] if path else None, force=force, progress=progress)
+    for file in fetched:
+        print(file)
     if not fetched:
         print("every large file is there and matches its hash")
     return 0

@@ -8,9 +8,9 @@ import logging
 import os
 from pathlib import Path
 
-from bundle.errors import IntegrityError
+from bundle.errors import BundleFileNotFoundError, IntegrityError, Location, did_you_mean
 
-__all__ = ["fetch_large_files"]
+__all__ = ["fetch_large_files", "require_manifest"]
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,8 @@ def fetch_large_files(root: str | os.PathLike, *, names: list[str] | None = None
 
     Args:
         root: the bundle folder.
-        names: only these entries (their ``path``); default all.
+        names: only these entries (their ``path``); default all. A name the manifest does not list is an
+            error.
         force: download even files that are there and match.
         progress: show progress bars (default: on a terminal).
 
@@ -30,6 +31,7 @@ def fetch_large_files(root: str | os.PathLike, *, names: list[str] | None = None
 
     Raises:
         FormatError: the manifest is invalid or a path leaves the bundle folder.
+        BundleFileNotFoundError: a name in ``names`` is not in the manifest.
         IntegrityError: a download does not match its hash (nothing is left in its place).
         DownloadError: a file cannot be downloaded.
     """
@@ -37,8 +39,15 @@ def fetch_large_files(root: str | os.PathLike, *, names: list[str] | None = None
     from bundle.registry.fetch import fetch, file_digest
 
     root = Path(root)
+    entries = read_large_files(root)
+    listed = [e.path for e in entries]
+    unknown = [n for n in names or () if n not in listed]
+    if unknown:
+        raise BundleFileNotFoundError(
+            f"the large-files manifest of '{root}' lists no '{unknown[0]}'", location=Location(str(root)),
+            hint=did_you_mean(unknown[0], listed) or f"it lists: {', '.join(listed) or 'nothing'}")
     fetched = []
-    for entry in read_large_files(root):
+    for entry in entries:
         if names is not None and entry.path not in names:
             continue
         target = entry.target(root)
@@ -59,3 +68,21 @@ def fetch_large_files(root: str | os.PathLike, *, names: list[str] | None = None
         os.replace(staged, target)
         fetched.append(target)
     return fetched
+
+
+def require_manifest(root: str | os.PathLike, large_file_name: str | None = None) -> Path:
+    """The bundle's large-files manifest, which must be there, and be ``large_file_name`` when that is given
+    (the meaning of MONAI's ``download_large_files(bundle_path, large_file_name)``).
+
+    Raises:
+        BundleFileNotFoundError: the bundle has no manifest, or not one of that name.
+        FormatError: it has more than one.
+    """
+    from bundle.format.large_files import find_manifest
+
+    manifest = find_manifest(root)
+    if manifest is None or (large_file_name is not None and manifest.name != large_file_name):
+        wanted = large_file_name or "large_files.yml|yaml|json"
+        raise BundleFileNotFoundError(f"'{root}' has no {wanted}", location=Location(str(Path(root, large_file_name or ""))),
+                                      hint=f"its manifest is {manifest.name}" if manifest is not None else "")
+    return manifest

@@ -80,16 +80,10 @@ def download_large_files(bundle_path: PathLike | None = None, large_file_name: s
         BundleFileNotFoundError: the bundle has no manifest, or not ``large_file_name``.
         FormatError, IntegrityError, DownloadError: see ``bundle.registry.large_files.fetch_large_files``.
     """
-    from bundle.errors import BundleFileNotFoundError
-    from bundle.format.large_files import find_manifest
-    from bundle.registry.large_files import fetch_large_files
+    from bundle.registry.large_files import fetch_large_files, require_manifest
 
     root = Path(os.getcwd() if bundle_path is None else bundle_path).expanduser()
-    manifest = find_manifest(root)
-    if manifest is None or (large_file_name is not None and manifest.name != large_file_name):
-        wanted = large_file_name or "large_files.yml|yaml|json"
-        raise BundleFileNotFoundError(f"'{root}' has no {wanted}", location=Location(str(root / (large_file_name or ""))),
-                                      hint=f"its manifest is {manifest.name}" if manifest is not None else "")
+    require_manifest(root, large_file_name)
     return fetch_large_files(root)
 
 

@@ -246,8 +246,15 @@ def test_download_large_files_checks_hashes(tmp_path, local_server, capsys):
     assert "md5" in capsys.readouterr().err
     assert (root / "models" / "model.pt").read_bytes() == good
     assert not (root / "models" / "extra.pt").exists() and not list((root / "models").glob(".*"))
-    assert main(["download_large_files", str(root), "models/model.pt"]) == 0
+    assert main(["download_large_files", str(root), "--path", "models/model.pt"]) == 0
     assert "matches its hash" in capsys.readouterr().out
+    assert main(["download_large_files", str(root), "--path", "models/modl.pt"]) == 1
+    assert "lists no 'models/modl.pt'" in (err := capsys.readouterr().err) and "models/model.pt" in err
+    # MONAI's meaning: --large_file_name names the manifest, which must be the bundle's
+    assert main(["download_large_files", "--bundle_path", str(root), "--large_file_name", "large_files.json"]) == 1
+    assert "has no large_files.json" in (err := capsys.readouterr().err) and "large_files.yml" in err
+    assert main(["download_large_files", "--bundle_path", str(root), "--large_file_name", "large_files.yml",
+                 "--path", "models/model.pt"]) == 0
 
 
 def test_download_command_prints_the_folder_and_keeps_versions_as_text(tmp_path, local_server, archive, capsys):
