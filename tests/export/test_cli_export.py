@@ -59,7 +59,8 @@ def test_ckpt_export_with_monai_arguments(zoo_copy, monkeypatch, capsys):
                  "--use_trace", "True"]) == 0
     assert "mode=trace" in capsys.readouterr().out
     extra = read_extra_files(root / "models" / "exported.ts", ("metadata.json", "inference.json"))
-    assert json.loads(extra["metadata.json"])["version"] == "0.1.1"
+    version = json.loads((root / "configs" / "metadata.json").read_text())["version"]
+    assert json.loads(extra["metadata.json"])["version"] == version
     assert json.loads(extra["inference.json"])["network_def"]["channels"] == [32, 64]
 
 

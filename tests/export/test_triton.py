@@ -3,6 +3,7 @@ ModelConfig protobuf (tritonclient ships it), whose model file runs and matches 
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -73,7 +74,8 @@ def test_libtorch_repository_through_the_cli_replaces_the_old_model(tmp_path):
     assert config.backend == "pytorch" and config.max_batch_size == 16
     assert [(i.name, list(i.dims)) for i in config.input] == [("INPUT__0", [1, 8, 8])]
     assert [(o.name, list(o.dims)) for o in config.output] == [("OUTPUT__0", [10])]
-    assert config.parameters["bundle_version"].string_value == "0.1.1"
+    version = json.loads((bundle_dir / "configs" / "metadata.json").read_text())["version"]
+    assert config.parameters["bundle_version"].string_value == version
     net = torch.jit.load(str(model / "1" / "model.pt"))
     import bundle
 
