@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Mapping
+
+# typing, collections.abc and pathlib are imported for annotations only: at start-up (`bundle --help`)
+# they would cost more than the rest of the package (typing.TYPE_CHECKING itself needs typing)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
 
 
 def lazy_attributes(package: str, names: Mapping[str, str], namespace: dict) -> tuple[Callable, Callable]:

@@ -20,9 +20,13 @@ Cheap to import: nothing heavy here (``platformdirs`` and the error classes are 
 from __future__ import annotations
 
 import os
-import re
-from pathlib import Path
-from typing import Mapping
+
+# typing, collections.abc and pathlib are imported for annotations only: at start-up (`bundle --help`)
+# they would cost more than the rest of the package (typing.TYPE_CHECKING itself needs typing)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
 
 __all__ = [
     "cache_root", "offline", "debug", "no_progress", "http_timeout", "max_extract_bytes", "index",
@@ -66,6 +70,8 @@ def _flag(name: str) -> bool:
 
 def cache_root() -> Path:
     """``BUNDLE_CACHE_DIR``, else the platform's cache folder for ``bundle`` (``~/.cache/bundle`` on Linux)."""
+    from pathlib import Path
+
     root = _text("BUNDLE_CACHE_DIR")
     if not root:
         import platformdirs
@@ -116,6 +122,8 @@ def max_extract_bytes() -> int:
     Raises:
         FormatError: not a size.
     """
+    import re
+
     from bundle.errors import FormatError
 
     text = _text("BUNDLE_MAX_EXTRACT_BYTES").upper().removesuffix("B").removesuffix("I")
@@ -158,6 +166,8 @@ def download_source() -> str:
 def output_root() -> Path:
     """``BUNDLE_OUTPUT_DIR``, else ``<user data folder>/bundle/outputs`` (``~/.local/share/bundle/outputs``
     on Linux): where a zoo bundle's run writes its outputs, one folder per bundle."""
+    from pathlib import Path
+
     root = _text("BUNDLE_OUTPUT_DIR")
     if not root:
         import platformdirs

@@ -4,9 +4,14 @@ errors become messages and exit codes."""
 from __future__ import annotations
 
 import sys
-from typing import Callable, Sequence
 
 from bundle import settings
+
+# typing, collections.abc are imported for annotations only: at start-up (`bundle --help`)
+# they would cost more than the rest of the package (typing.TYPE_CHECKING itself needs typing)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 # name -> ("module:function", one-line summary). Only the chosen module is imported.
 COMMANDS: dict[str, tuple[str, str]] = {
