@@ -50,7 +50,8 @@ def download_large_files(bundle_path: str = ".", large_file_name: str | None = N
 
     Args:
         bundle_path: the bundle folder.
-        large_file_name: the manifest's file name, as in MONAI (checked to be the bundle's; default: the one it has).
+        large_file_name: the manifest's file name, as in MONAI (checked to be the bundle's; default: the one it
+            has). A bundle without a manifest is an error, as in MONAI.
         path: only the entry with this path, e.g. models/model.pt (default: all).
         force: download files that are already there and match.
         progress: show progress bars (default: on a terminal).
@@ -58,8 +59,7 @@ def download_large_files(bundle_path: str = ".", large_file_name: str | None = N
     from bundle.registry.large_files import fetch_large_files, require_manifest
 
     root = os.path.expanduser(bundle_path)
-    if large_file_name is not None:
-        require_manifest(root, large_file_name)
+    require_manifest(root, large_file_name)
     fetched = fetch_large_files(root, names=[path] if path else None, force=force, progress=progress)
     for file in fetched:
         print(file)

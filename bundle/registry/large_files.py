@@ -35,7 +35,7 @@ def fetch_large_files(root: str | os.PathLike, *, names: list[str] | None = None
         IntegrityError: a download does not match its hash (nothing is left in its place).
         DownloadError: a file cannot be downloaded.
     """
-    from bundle.format.large_files import read_large_files
+    from bundle.format.large_files import find_manifest, read_large_files
     from bundle.registry.fetch import fetch, file_digest
 
     root = Path(root)
@@ -44,7 +44,8 @@ def fetch_large_files(root: str | os.PathLike, *, names: list[str] | None = None
     unknown = [n for n in names or () if n not in listed]
     if unknown:
         raise BundleFileNotFoundError(
-            f"the large-files manifest of '{root}' lists no '{unknown[0]}'", location=Location(str(root)),
+            f"the large-files manifest of '{root}' lists no '{unknown[0]}'",
+            location=Location(str(find_manifest(root) or root)),
             hint=did_you_mean(unknown[0], listed) or f"it lists: {', '.join(listed) or 'nothing'}")
     fetched = []
     for entry in entries:

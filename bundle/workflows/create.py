@@ -54,8 +54,8 @@ def locate_workflow(workflow_name: Any = None, *, trusted: bool | None = None, c
     """The workflow class ``workflow_name`` names: None for ``ConfigWorkflow``, a built-in name
     (``ConfigWorkflow``, ``PythonicWorkflow``), a dotted path (``scripts.train.MyWorkflow``; trusted
     mode only, it imports code), or a class with ``initialize``, ``run`` and ``finalize``.
-    ``trusted=None`` follows the trust rule (``bundle.trust``) for ``config_file`` (a path or a list of
-    them; the first decides): safe for a downloaded bundle's configs, trusted otherwise.
+    ``trusted=None`` follows the trust rule for ``config_file`` as ``ConfigWorkflow`` applies it (the first
+    file's folder decides): safe for a downloaded bundle's configs, trusted otherwise.
 
     Raises:
         UnsafeConfigError: a dotted path in safe mode.
@@ -68,10 +68,11 @@ def locate_workflow(workflow_name: Any = None, *, trusted: bool | None = None, c
     if isinstance(workflow_name, str):
         if workflow_name in _BUILT_IN:
             return getattr(workflows, workflow_name)
-        if not resolve_trusted(trusted, _first_path(config_file)):
+        if not _trusted(trusted, config_file):
             raise UnsafeConfigError(
                 f"safe mode does not import the workflow class '{workflow_name}'",
-                hint=f"use one of {', '.join(_BUILT_IN)}, or run without --safe if you trust the code",
+                hint=f"use one of {', '.join(_BUILT_IN)}, or, if you trust the code, trusted=True (--trusted) "
+                     "instead of safe mode (--safe, or a downloaded bundle's default)",
             )
         cls = _import_dotted(workflow_name)
     else:
@@ -107,10 +108,13 @@ def _import_dotted(path: str) -> Any:
     )
 
 
-def _first_path(config_file: Any) -> Any:
-    if isinstance(config_file, (list, tuple)):
-        return config_file[0] if config_file else None
-    return config_file if isinstance(config_file, (str, os.PathLike)) else None
+def _trusted(trusted: bool | None, config_file: Any) -> bool:
+    if trusted is not None:
+        return bool(trusted)
+    from bundle.workflows.config_workflow import as_config_files
+
+    files = [] if config_file is None or isinstance(config_file, Mapping) else as_config_files(config_file)
+    return resolve_trusted(None, os.path.dirname(files[0]) if files else None)
 
 
 def _accepts_trusted(cls: type) -> bool:

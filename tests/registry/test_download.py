@@ -255,6 +255,9 @@ def test_download_large_files_checks_hashes(tmp_path, local_server, capsys):
     assert "has no large_files.json" in (err := capsys.readouterr().err) and "large_files.yml" in err
     assert main(["download_large_files", "--bundle_path", str(root), "--large_file_name", "large_files.yml",
                  "--path", "models/model.pt"]) == 0
+    (root / "large_files.yml").unlink()  # no manifest: an error, not "every large file is there"
+    assert main(["download_large_files", str(root)]) == 1
+    assert "has no large_files.yml|yaml|json" in capsys.readouterr().err
 
 
 def test_download_command_prints_the_folder_and_keeps_versions_as_text(tmp_path, local_server, archive, capsys):

@@ -128,6 +128,7 @@ def test_safe_mode_only_builds_built_in_workflows(train):
     wf = create_workflow(config_file=str(train / "configs" / "train.json"), trusted=False)
     assert wf.parser.trusted is False
 
+
 def test_dotted_workflow_class_follows_the_trust_rule(tmp_path, monkeypatch):
     """Unsaid trust: a dotted class is imported for configs the user points at, not for a download's."""
     cache = tmp_path / "cache"
@@ -136,10 +137,12 @@ def test_dotted_workflow_class_follows_the_trust_rule(tmp_path, monkeypatch):
     dotted = "bundle.workflows.config_workflow.ConfigWorkflow"
     assert locate_workflow(dotted, config_file=str(local)) is ConfigWorkflow
     assert locate_workflow(dotted) is ConfigWorkflow  # no config named: nothing downloaded
-    with pytest.raises(UnsafeConfigError, match="does not import the workflow class"):
+    with pytest.raises(UnsafeConfigError, match="does not import the workflow class") as info:
         locate_workflow(dotted, config_file=[str(cached), str(local)])
+    assert "--trusted" in info.value.hint
+    with pytest.raises(UnsafeConfigError):  # MONAI's "a.json,b.json" form, read as ConfigWorkflow reads it
+        locate_workflow(dotted, config_file=f"{cached},{local}")
     assert locate_workflow(dotted, trusted=True, config_file=str(cached)) is ConfigWorkflow  # explicit wins
-
 
 
 # --- the short form's files --------------------------------------------------------------------
