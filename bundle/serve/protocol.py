@@ -124,9 +124,13 @@ def encode_response(request: Mapping[str, Any], model: str, version: str,
     Only the outputs the request names are returned (all of them when it names none).
 
     Raises:
-        RequestError: the request asks for an output the model does not have.
+        RequestError: the request asks for an output the model does not have, or names none.
     """
-    names = [str(o.get("name")) for o in request.get("outputs") or [] if isinstance(o, dict)]
+    names: list[str] = []
+    for i, o in enumerate(request.get("outputs") or []):
+        if not isinstance(o, dict) or not isinstance(o.get("name"), str):
+            raise RequestError(f"outputs[{i}] has no name", hint='ask for outputs as [{"name": "..."}]')
+        names.append(o["name"])
     have = dict(outputs)
     unknown = [n for n in names if n not in have]
     if unknown:

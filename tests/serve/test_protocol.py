@@ -45,3 +45,9 @@ def test_requests_with_nan_are_read_and_bad_json_says_why(writer):
     assert np.isnan(inputs["x"][0]) and inputs["x"][1] == 0.5
     with pytest.raises(protocol.RequestError, match="not JSON: Expecting"):
         protocol.decode_request(b'{"inputs": [', None)
+
+
+@pytest.mark.parametrize("outputs", [[{}], [{"name": 3}], ["pred"]], ids=["no-name", "not-text", "not-an-object"])
+def test_an_output_request_without_a_name_says_so(outputs):
+    with pytest.raises(protocol.RequestError, match=r"outputs\[0\] has no name"):
+        protocol.encode_response({"outputs": outputs}, "m", "1", [("pred", np.zeros(2, np.float32))])
