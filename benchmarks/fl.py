@@ -2,7 +2,10 @@
 time, as a ratio of that training time (goal <= 0.15), and the bytes each client sends and receives
 per round against the model's size (goal <= 1.1x per direction). Digits bundle, 3 local clients.
 
-    python benchmarks/fl.py [--rounds 3] [--local-epochs 1]
+    python benchmarks/fl.py [--rounds 3] [--local-epochs 1] [--no-warm]
+
+``--no-warm`` starts every ClientApp process cold, as Flower does, instead of forking it from the warm
+launcher (``bundle.fl.warm``).
 
 A round's wall time runs from the previous round's checkpoint to this one's (the server's
 evaluate function is called with the new global model), so it includes the server's evaluation of
@@ -10,7 +13,8 @@ the global model, sending, the client processes' start-up, aggregation and the c
 ``dispatch_s`` from the round's start to the first client process starting (the previous round's
 evaluation, the SuperNodes noticing the message, the SuperExec starting a process),
 ``client_process_s`` the longest a client process took before it trained (Flower starts one per
-message: Python, flwr, torch, the bundle's workflow), ``return_s`` from the last reply leaving a
+message; cold: Python, flwr, torch, then pulling the message, the bundle's build; forked warm: pulling
+the message from its SuperNode and the build), ``return_s`` from the last reply leaving a
 client to the server having all replies, ``server_s`` aggregation, checks and the checkpoint.
 Client and server clocks are the same machine's.
 """
@@ -30,6 +34,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--local-epochs", type=int, default=1)
+    parser.add_argument("--warm", action=argparse.BooleanOptionalAction, default=True,
+                        help="fork the ClientApp processes from the warm launcher (default) or start them cold")
     args = parser.parse_args()
     import torch
 
@@ -38,11 +44,12 @@ def main() -> None:
     bundle = REPO / "zoo" / "digits_classification"
     with tempfile.TemporaryDirectory() as tmp:
         result = run_local_federation(bundle, clients=3, rounds=args.rounds, local_epochs=args.local_epochs,
-                                      partition="iid", output=Path(tmp) / "out", run_config={"device": "cpu"})
+                                      partition="iid", output=Path(tmp) / "out", run_config={"device": "cpu"},
+                                      warm=args.warm)
         model_bytes = sum(v.numel() * v.element_size() for v in
                           torch.load(Path(tmp) / "out" / "models" / "model.pt", weights_only=True).values())
     rounds = result["rounds"]
-    print(f"model: {model_bytes} bytes of tensors")
+    print(f"model: {model_bytes} bytes of tensors; ClientApp processes {'forked warm' if args.warm else 'started cold'}")
     print("round  wall_s  slowest_train_s  overhead_ratio  | dispatch_s  client_process_s  return_s  server_s"
           "  | sent/model  received/model")
     for prev, entry in zip(rounds, rounds[1:]):

@@ -33,6 +33,7 @@ def fl(
     ssl_ca_certfile: str | None = None,
     root_certificates: str | None = None,
     connect_timeout: float = 60.0,
+    warm: bool = True,
 ) -> int:
     """Train a bundle as a federation on Flower.
 
@@ -69,6 +70,9 @@ def fl(
         ssl_ca_certfile: server: the CA certificate (also what the run submission trusts).
         root_certificates: client: the CA file the SuperLink's certificate is checked with.
         connect_timeout: client: give up when the SuperLink is not reachable for this many seconds.
+        warm: run and client: fork the site's ClientApp processes (one per message, as Flower starts
+            them) from a launcher that has imported flwr, torch and the bundle engine once; --nowarm
+            starts each cold.
     """
     from bundle.fl.exchange import FederatedLearningError
 
@@ -84,7 +88,7 @@ def fl(
             raise FederatedLearningError("fl client needs --superlink HOST:PORT")
         local.run_supernode(superlink, bundle=bundle or None, data_dir=data, name=name, partition=site_partition,
                             root_certificates=root_certificates, insecure=insecure,
-                            connect_timeout=connect_timeout, output=print)
+                            connect_timeout=connect_timeout, output=print, warm=warm)
         return 0
     tls = None
     if action == "server" and not insecure:
@@ -93,7 +97,7 @@ def fl(
         bundle, clients=clients, rounds=rounds, local_epochs=local_epochs, partition=partition,
         strategy=strategy, output=output, summary=summary, seed=seed, run_config=run_config,
         host="127.0.0.1" if action == "run" else host, port=None if action == "run" else port,
-        start_nodes=action == "run", tls=tls,  # type: ignore[arg-type]
+        start_nodes=action == "run", tls=tls, warm=warm,  # type: ignore[arg-type]
     )
     for entry in result["rounds"]:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in entry["metrics"].items() if isinstance(v, float))

@@ -197,9 +197,10 @@ class PromptGrid(Grid):
     1 s as its longest.
     """
 
-    def __init__(self, grid: Grid, poll_interval: float) -> None:
+    def __init__(self, grid: Grid, poll_interval: float, on_unanswered: Any = None) -> None:
         self.grid = grid
         self.poll_interval = poll_interval
+        self.on_unanswered = on_unanswered  # called with the messages no reply came for, and the timeout
 
     def set_run(self, run: Any) -> None:
         self.grid.set_run(run)
@@ -235,7 +236,9 @@ class PromptGrid(Grid):
 
     def send_and_receive(self, messages: Any, *, timeout: float | None = None) -> list[Message]:
         """Push ``messages``, then pull their replies until all came or ``timeout`` seconds passed."""
-        waiting = set(self.push_messages(messages))
+        messages = list(messages)
+        sent = dict(zip(self.push_messages(messages), messages))
+        waiting = set(sent)
         end = time.time() + (timeout if timeout is not None else 0.0)
         replies: list[Message] = []
         while waiting and (timeout is None or time.time() < end):
@@ -244,6 +247,8 @@ class PromptGrid(Grid):
             waiting.difference_update(m.metadata.reply_to_message_id for m in pulled)
             if waiting:
                 time.sleep(self.poll_interval)
+        if waiting and self.on_unanswered is not None:
+            self.on_unanswered([sent[i] for i in waiting], timeout)
         return replies
 
 
@@ -303,6 +308,17 @@ class _Rounds:
     def entry(self, server_round: int) -> dict[str, Any]:
         return self.rounds.setdefault(server_round, {"round": server_round, "metrics": {}, "clients": {},
                                                      "failed": [], "rejected": []})
+
+    def unanswered(self, messages: list[Message], seconds: float) -> None:
+        """Name the clients whose reply did not come within the round's timeout as failed."""
+        for msg in messages:
+            config = msg.content.config_records.get("config", ConfigRecord())
+            server_round = int(config.get("server-round", 0))  # type: ignore[arg-type]
+            name = self.names.get(msg.metadata.dst_node_id, f"node-{msg.metadata.dst_node_id}")
+            reason = f"no {msg.metadata.message_type} reply within {seconds:g} s (run config round-timeout)"
+            self.entry(server_round)["failed"].append({"client": name, "reason": reason})
+            logger.warning("round %d: %s failed: %s", server_round, name, reason)
+        self.write()
 
     def screen(self, server_round: int, replies: list[Message]) -> list[Message]:
         import torch
@@ -409,7 +425,7 @@ def server_main(grid: Grid, context: Context) -> None:
                              proximal_mu=float(rc["proximal-mu"]), evaluate_clients=not has_evaluator,
                              record=rounds)
     train_config = ConfigRecord({"proximal-mu": float(rc["proximal-mu"]) if rc["strategy"] == "fedprox" else 0.0})
-    grid = PromptGrid(grid, float(rc["reply-poll-interval"]))
+    grid = PromptGrid(grid, float(rc["reply-poll-interval"]), on_unanswered=rounds.unanswered)
     result = strategy.start(grid=grid, initial_arrays=ArrayRecord(reference), num_rounds=int(rc["num-rounds"]),
                             timeout=float(rc["round-timeout"]), train_config=train_config, evaluate_fn=evaluate)
     # the round's metrics are the model's (averaged by examples); the counts stay per client

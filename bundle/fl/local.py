@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from bundle.fl.exchange import FederatedLearningError
+from bundle.fl.warm import warm_clientapps
 
 __all__ = ["run_local_federation", "run_supernode", "write_app", "flower_command"]
 
@@ -84,6 +86,7 @@ def run_supernode(
     superlink: str, *, bundle: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None,
     name: str | None = None, partition: str | None = None, root_certificates: str | None = None,
     insecure: bool = False, connect_timeout: float = 60.0, port: int | None = None, output: Any = None,
+    warm: bool = True,
 ) -> None:
     """Run a SuperNode for a real site until the SuperLink ends it: the site's data, our client app.
 
@@ -98,6 +101,7 @@ def run_supernode(
         connect_timeout: give up when the SuperLink cannot be reached for this many seconds.
         port: the port of the SuperNode's own local API (default: a free one).
         output: called with each line the SuperNode prints.
+        warm: start the site's ClientApp processes from a warm launcher (``bundle.fl.warm``).
 
     Raises:
         FederatedLearningError: the SuperLink was not reachable, or the SuperNode failed (with its output).
@@ -127,7 +131,8 @@ def run_supernode(
         cmd += ["--node-config", " ".join(node_config)]
     env = _flower_environment(str(Path(cmd[0]).parent))
     # to a file, not a pipe: the SuperExec the SuperNode starts would hold a pipe open after it exits
-    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as log:
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as log, \
+            warm_clientapps(env, enabled=warm) as env:
         lines: list[str] = []
         previous = _stop_on_sigterm()  # before the start: a SIGTERM in between would leave the SuperNode
         p = None
@@ -245,6 +250,7 @@ def run_local_federation(
     port: int | None = None,
     start_nodes: bool = True,
     tls: Mapping[str, str] | None = None,
+    warm: bool = True,
 ) -> dict[str, Any]:
     """Train ``bundle`` as a federation of ``clients`` local sites, each on its shard of the data.
 
@@ -271,6 +277,8 @@ def run_local_federation(
             (``bundle fl client``) to connect instead.
         tls: ``{"ssl-certfile", "ssl-keyfile", "ssl-ca-certfile"}`` files: the SuperLink serves
             TLS (passed to ``flower-superlink``), and ``flwr run`` trusts the CA file; None is plain HTTP.
+        warm: fork the local sites' ClientApp processes from a warm launcher (``bundle.fl.warm``):
+            Flower's process per message without its imports; False starts each one cold.
 
     Returns:
         The summary: ``{"rounds": [{"round": r, "metrics": {...}, "clients": {...}, "failed": [...],
@@ -320,10 +328,13 @@ def run_local_federation(
         processes.append(p)
         return p
 
+    stack = contextlib.ExitStack()
     try:
+        if start_nodes:
+            env = stack.enter_context(warm_clientapps(env, work / "warm.log", enabled=warm))
         link = start(flower_command("flower-superlink") + [
             *_tls_options(tls), "--host", host, "--port", str(link_port),
-            "--database", str(work / "state.db"), "--disable-runtime-dependency-installation",
+            "--disable-runtime-dependency-installation",
         ], "superlink.log")
         _wait_port(link_port, link, 60, "the SuperLink", work / "superlink.log")
         nodes = []
@@ -350,6 +361,7 @@ def run_local_federation(
         raise FederatedLearningError(f"the federated run did not finish within {timeout:.0f} s") from err
     finally:
         _stop(processes)
+        stack.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         if temp is not None:

@@ -48,7 +48,7 @@ def federation(tmp_path_factory):
         DIGITS, clients=4, rounds=2, local_epochs=1, partition="label", output=work / "global",
         summary=work / "summary.json", seed=0, work_dir=work / "run", client_app="faulty:app",
         app_files={"faulty.py": FAULTY},
-        run_config={"device": "cpu", "record-clients": str(work / "clients"), "round-timeout": 120.0},
+        run_config={"device": "cpu", "record-clients": str(work / "clients"), "round-timeout": 40.0},
         timeout=300,
     )
     return summary, work
@@ -121,13 +121,16 @@ def test_global_model_is_a_bundle_that_loads_and_verifies(federation):
 
 
 def test_clients_report_their_process_and_its_start_up(federation):
-    summary, _ = federation
+    summary, work = federation
     rounds = {r["round"]: r for r in summary["rounds"]}
+    forked = (work / "run" / "warm.log").read_text()
     for name in ("site-0", "site-1", "site-2"):
         first, second = rounds[1]["clients"][name], rounds[2]["clients"][name]
         # Flower 1.42 starts a ClientApp process per message (docs/federated.md, "Processes"): if a
         # Flower ever keeps it, this fails, and the docs and benchmarks/README.md need updating
         assert first["pid"] != second["pid"]
+        # each was forked by the warm launcher (bundle.fl.warm), not started cold
+        assert f"started pid {first['pid']}\n" in forked and f"started pid {second['pid']}\n" in forked
         for server_round, metrics in ((1, first), (2, second)):
             assert metrics["startup-seconds"] > 0 and metrics["build-seconds"] > 0
             assert rounds[server_round - 1]["time"] < metrics["replied-at"] <= rounds[server_round]["replies-time"]

@@ -69,10 +69,11 @@ def test_sigterm_to_fl_run_stops_superlink_and_supernodes(tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        # the SuperLink and both SuperNodes are up, each the leader of its own process group
+        # the SuperLink, both SuperNodes and the warm ClientApp launcher are up, each the leader of its own group
         flower = _wait_for(lambda: (c := _children(proc.pid)) and len(
-            [cmd for cmd in c.values() if "flower-super" in cmd]) == 3 and c, 120, "the SuperLink and SuperNodes")
-        groups = {_processes()[pid][1] for pid, cmd in flower.items() if "flower-super" in cmd}
+            [cmd for cmd in c.values() if "flower-super" in cmd or "bundle.fl.warm" in cmd]) == 4 and c, 120,
+            "the SuperLink, SuperNodes and launcher")
+        groups = {_processes()[pid][1] for pid, cmd in flower.items() if "flower-super" in cmd or "bundle.fl.warm" in cmd}
         assert proc.pid not in groups
         _terminate_and_check(proc, groups)
     finally:
@@ -89,7 +90,9 @@ def test_sigterm_to_fl_client_stops_its_supernode():
     try:
         node = _wait_for(lambda: [p for p, cmd in _children(proc.pid).items() if "flower-supernode" in cmd],
                          60, "the SuperNode")
-        groups = {_processes()[node[0]][1]}
+        launcher = [p for p, cmd in _children(proc.pid).items() if "bundle.fl.warm" in cmd]
+        assert len(launcher) == 1  # the warm ClientApp launcher, started before the SuperNode
+        groups = {_processes()[node[0]][1], _processes()[launcher[0]][1]}
         # its SuperExec (which starts the ClientApp processes) is in the same group
         _wait_for(lambda: any("flower-superexec" in cmd for cmd in _groups_alive(groups)), 60, "the SuperExec")
         _terminate_and_check(proc, groups)
