@@ -276,7 +276,8 @@ def run_local_federation(
         start_nodes: start ``clients`` SuperNodes here; False waits for ``clients`` remote ones
             (``bundle fl client``) to connect instead.
         tls: ``{"ssl-certfile", "ssl-keyfile", "ssl-ca-certfile"}`` files: the SuperLink serves
-            TLS (passed to ``flower-superlink``), and ``flwr run`` trusts the CA file; None is plain HTTP.
+            TLS (passed to ``flower-superlink``), and ``flwr run`` and the SuperNodes started here trust
+            the CA file; None is plain HTTP.
         warm: fork the local sites' ClientApp processes from a warm launcher (``bundle.fl.warm``):
             Flower's process per message without its imports; False starts each one cold.
 
@@ -340,7 +341,8 @@ def run_local_federation(
         nodes = []
         for i in range(clients if start_nodes else 0):
             nodes.append(start(flower_command("flower-supernode") + [
-                "--insecure", "--superlink", f"127.0.0.1:{link_port}", "--host", "127.0.0.1",
+                *(["--root-certificates", str(Path(tls["ssl-ca-certfile"]).resolve())] if tls else ["--insecure"]),
+                "--superlink", f"127.0.0.1:{link_port}", "--host", "127.0.0.1",
                 "--port", str(node_ports[i]), "--node-config", f"partition-id={i} num-partitions={clients}",
                 "--max-retries", "10", "--max-wait-time", "30",
             ], f"supernode-{i}.log"))

@@ -1,4 +1,4 @@
-"""A real federation on 127.0.0.1: a Flower SuperLink, four SuperNodes (separate processes) and
+"""A real federation on 127.0.0.1 over TLS: a Flower SuperLink, four SuperNodes (separate processes) and
 ``flwr run`` of the digits bundle's apps; three honest sites on label-skewed shards, and a fourth
 that sends NaN weights in round 1 and dies mid-round in round 2. One run, several assertions."""
 
@@ -43,13 +43,15 @@ def train(msg, context):
 def federation(tmp_path_factory):
     from bundle.fl.local import run_local_federation
 
+    from tests.fl.certs import make_certificates
+
     work = tmp_path_factory.mktemp("fl")
     summary = run_local_federation(
         DIGITS, clients=4, rounds=2, local_epochs=1, partition="label", output=work / "global",
         summary=work / "summary.json", seed=0, work_dir=work / "run", client_app="faulty:app",
         app_files={"faulty.py": FAULTY},
         run_config={"device": "cpu", "record-clients": str(work / "clients"), "round-timeout": 40.0},
-        timeout=300,
+        timeout=300, tls=make_certificates(work / "certs"),  # the SuperLink serves TLS; the SuperNodes check it
     )
     return summary, work
 
@@ -134,3 +136,10 @@ def test_clients_report_their_process_and_its_start_up(federation):
         for server_round, metrics in ((1, first), (2, second)):
             assert metrics["startup-seconds"] > 0 and metrics["build-seconds"] > 0
             assert rounds[server_round - 1]["time"] < metrics["replied-at"] <= rounds[server_round]["replies-time"]
+
+
+def test_the_federation_ran_over_tls(federation):
+    _, work = federation
+    assert "running on https://127.0.0.1:" in (work / "run" / "superlink.log").read_text()
+    for log in sorted((work / "run").glob("supernode-*.log")):
+        assert "insecure" not in log.read_text().lower(), log.name  # they checked the SuperLink's certificate
