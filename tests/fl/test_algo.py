@@ -108,12 +108,11 @@ def test_bundle_without_train_config_is_a_clear_error(tmp_path):
     assert done.returncode == 1 and "has no 'train' config" in done.stderr
 
 
-@pytest.mark.parametrize("warm", ["--warm", "--nowarm"])
-def test_unreachable_superlink_is_a_clear_error_within_the_timeout(warm):
+def test_unreachable_superlink_is_a_clear_error_within_the_timeout():
     pytest.importorskip("flwr")
     done = subprocess.run(
         [sys.executable, "-m", "bundle", "fl", "client", str(DIGITS), "--superlink", "127.0.0.1:1", "--insecure",
-         "--connect_timeout", "2", warm], capture_output=True, text=True, timeout=60,
+         "--connect_timeout", "2"], capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 1
     assert "SuperLink at 127.0.0.1:1 was not reachable within 2 s" in done.stderr

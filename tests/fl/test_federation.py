@@ -50,7 +50,8 @@ def federation(tmp_path_factory):
         DIGITS, clients=4, rounds=2, local_epochs=1, partition="label", output=work / "global",
         summary=work / "summary.json", seed=0, work_dir=work / "run", client_app="faulty:app",
         app_files={"faulty.py": FAULTY},
-        run_config={"device": "cpu", "record-clients": str(work / "clients"), "round-timeout": 40.0},
+        # honest sites reply within ~6 s of a round's start here; site-3's death is noticed at the timeout
+        run_config={"device": "cpu", "record-clients": str(work / "clients"), "round-timeout": 20.0},
         timeout=300, tls=make_certificates(work / "certs"),  # the SuperLink serves TLS; the SuperNodes check it
     )
     return summary, work
@@ -76,6 +77,7 @@ def test_bad_and_crashed_clients_are_named_and_left_out(federation):
     assert "NaN" in rounds[1]["rejected"][0]["problems"][0]
     assert sorted(rounds[1]["clients"]) == ["site-0", "site-1", "site-2"]
     assert [f["client"] for f in rounds[2]["failed"]] == ["site-3"]
+    assert "no train reply within 20 s (run config round-timeout)" in rounds[2]["failed"][0]["reason"]
     assert sorted(rounds[2]["clients"]) == ["site-0", "site-1", "site-2"]
 
 
