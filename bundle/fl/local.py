@@ -131,12 +131,13 @@ def run_supernode(
         cmd += ["--node-config", " ".join(node_config)]
     env = _flower_environment(str(Path(cmd[0]).parent))
     # to a file, not a pipe: the SuperExec the SuperNode starts would hold a pipe open after it exits
-    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as log, \
-            warm_clientapps(env, enabled=warm) as env:
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as log:
         lines: list[str] = []
-        previous = _stop_on_sigterm()  # before the start: a SIGTERM in between would leave the SuperNode
+        previous = _stop_on_sigterm()  # before the starts: a SIGTERM in between would leave a process
         p = None
+        launcher = contextlib.ExitStack()
         try:
+            env = launcher.enter_context(warm_clientapps(env, enabled=warm))
             p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
             while True:
                 done = p.poll() is not None
@@ -152,6 +153,7 @@ def run_supernode(
         finally:
             if p is not None:
                 _stop([p])
+            launcher.close()  # after the SuperNode: its SuperExec may still start ClientApps until then
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
     tail = lines[-25:]

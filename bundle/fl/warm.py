@@ -88,8 +88,9 @@ def warm_clientapps(env: dict[str, str], log: Path | None = None, *, enabled: bo
     shim.chmod(0o700)
     address = str(folder / "launcher.sock")
     out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115 (closed below)
-    process = subprocess.Popen([sys.executable, "-m", "bundle.fl.warm", address, entry, *preload], stdin=subprocess.DEVNULL, stdout=out,
-                               stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    process = subprocess.Popen([sys.executable, "-m", "bundle.fl.warm", address, entry, *preload],
+                               stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+                               start_new_session=True)
     try:
         deadline = time.monotonic() + ready_timeout
         while not os.path.exists(address) and process.poll() is None and time.monotonic() < deadline:
@@ -114,13 +115,21 @@ def warm_clientapps(env: dict[str, str], log: Path | None = None, *, enabled: bo
 def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
     """One request: a length-prefixed JSON object and the shim's standard streams."""
     data, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
-    while len(data) < 4 or len(data) < 4 + struct.unpack("!I", data[:4])[0]:
-        more = conn.recv(1 << 20)
-        if not more:
-            raise ConnectionError("the request ended early")
-        data += more
-    size = struct.unpack("!I", data[:4])[0]
-    return json.loads(data[4:4 + size]), fds
+    try:
+        while len(data) < 4 or len(data) < 4 + struct.unpack("!I", data[:4])[0]:
+            more = conn.recv(1 << 20)
+            if not more:
+                raise ConnectionError("the request ended early")
+            data += more
+        size = struct.unpack("!I", data[:4])[0]
+        request = json.loads(data[4:4 + size])
+        if not isinstance(request, dict) or not {"argv", "env", "cwd"} <= request.keys():
+            raise ValueError("not a request: it needs argv, env and cwd")
+        return request, fds
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
 
 
 def _child(request: dict[str, Any], fds: list[int], entry: str) -> None:
@@ -167,8 +176,8 @@ def serve(address: str, entry: str = ENTRY, preload: Sequence[str] = PRELOAD) ->
     for name in (*preload, entry.partition(":")[0]):
         try:
             importlib.import_module(name)
-        except ImportError as err:  # a module a child will import (and report) itself
-            print(f"bundle.fl.warm: not preloaded: {name}: {err}", flush=True)
+        except Exception as err:  # noqa: BLE001 (a module a child imports, and reports, itself)
+            print(f"bundle.fl.warm: not preloaded: {name}: {err!r}", flush=True)
     import threading
 
     if threading.active_count() > 1:  # forking a process with threads can copy a held lock into every child

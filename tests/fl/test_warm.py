@@ -118,3 +118,17 @@ def test_disabled_leaves_the_environment_as_it_is():
     env = {"PATH": os.environ["PATH"]}
     with warm.warm_clientapps(env, enabled=False) as same:
         assert same is env
+
+
+def test_a_bad_request_is_logged_and_the_launcher_goes_on(launcher):
+    import socket
+
+    env, log = launcher
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.connect(env[warm.SOCKET_ENV])
+        conn.sendall(b"\x00\x00\x00\x05nope!")
+    deadline = time.monotonic() + 30
+    while "a bad request" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "a bad request" in log.read_text()
+    assert _run(env, "exit", "4").returncode == 4
