@@ -1,6 +1,6 @@
 """Run a bundle's federation with NVFlare's FedAvg recipe on its simulator (docs/federated.md, "NVFlare").
 
-    python docs/nvflare/job.py BUNDLE [--clients 2] [--rounds 2] [--workspace DIR]
+    python docs/nvflare/job.py BUNDLE [--clients 2] [--rounds 2] [--local-epochs 1] [--workspace DIR]
 
 The global model ends in WORKSPACE/NAME/server/simulate_job/app_server/FL_global_model.pt.
 """
@@ -29,13 +29,14 @@ def main() -> None:
     parser.add_argument("bundle", type=Path)
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--local-epochs", type=int, default=1)
     parser.add_argument("--workspace", default="/tmp/nvflare/simulation")
     args = parser.parse_args()
     bundle = args.bundle.resolve()
     recipe = FedAvgRecipe(
         name=bundle.name, model=network_config(bundle), min_clients=args.clients, num_rounds=args.rounds,
         train_script=str(Path(__file__).with_name("client.py")),
-        train_args=f"{bundle} --simulate {args.clients}", key_metric="val_accuracy",
+        train_args=f"{bundle} --local-epochs {args.local_epochs} --simulate {args.clients}", key_metric="val_accuracy",
     )
     run = recipe.execute(SimEnv(num_clients=args.clients, workspace_root=args.workspace))
     print(f"result: {run.get_result()}")

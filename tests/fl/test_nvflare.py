@@ -1,5 +1,5 @@
 """The NVFlare recipe of docs/federated.md (docs/nvflare/job.py and client.py) on NVFlare's own
-simulator: two sites train the digits bundle through BundleAlgo for two FedAvg rounds."""
+simulator: two sites train the digits bundle through BundleAlgo for two FedAvg rounds of three local epochs."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ DIGITS = REPO / "zoo" / "digits_classification"
 def test_the_docs_recipe_trains_a_bundle_on_nvflares_simulator(tmp_path):
     done = subprocess.run(
         [sys.executable, str(REPO / "docs" / "nvflare" / "job.py"), str(DIGITS), "--clients", "2", "--rounds", "2",
-         "--workspace", str(tmp_path)],
+         "--local-epochs", "3", "--workspace", str(tmp_path)],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
     log = done.stdout + done.stderr
