@@ -70,9 +70,9 @@ def fl(
         ssl_ca_certfile: server: the CA certificate (also what the run submission trusts).
         root_certificates: client: the CA file the SuperLink's certificate is checked with.
         connect_timeout: client: give up when the SuperLink is not reachable for this many seconds.
-        warm: run and client: fork the site's ClientApp processes (one per message, as Flower starts
-            them) from a launcher that has imported flwr, torch and the bundle engine once; --nowarm
-            starts each cold.
+        warm: fork the ClientApp processes (one per message, as Flower starts them) and the ServerApp
+            from a launcher that has imported flwr, torch and the bundle engine once; --nowarm starts
+            each cold.
     """
     from bundle.fl.exchange import FederatedLearningError
 

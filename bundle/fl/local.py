@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from bundle.fl.exchange import FederatedLearningError
-from bundle.fl.warm import warm_clientapps
+from bundle.fl.warm import warm_flower_apps
 
 __all__ = ["run_local_federation", "run_supernode", "write_app", "flower_command"]
 
@@ -101,7 +101,7 @@ def run_supernode(
         connect_timeout: give up when the SuperLink cannot be reached for this many seconds.
         port: the port of the SuperNode's own local API (default: a free one).
         output: called with each line the SuperNode prints.
-        warm: start the site's ClientApp processes from a warm launcher (``bundle.fl.warm``).
+        warm: fork the site's ClientApp processes from a warm launcher (``bundle.fl.warm``).
 
     Raises:
         FederatedLearningError: the SuperLink was not reachable, or the SuperNode failed (with its output).
@@ -137,7 +137,7 @@ def run_supernode(
         p = None
         launcher = contextlib.ExitStack()
         try:
-            env = launcher.enter_context(warm_clientapps(env, enabled=warm))
+            env = launcher.enter_context(warm_flower_apps(env, enabled=warm))
             p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
             while True:
                 done = p.poll() is not None
@@ -280,8 +280,8 @@ def run_local_federation(
         tls: ``{"ssl-certfile", "ssl-keyfile", "ssl-ca-certfile"}`` files: the SuperLink serves
             TLS (passed to ``flower-superlink``), and ``flwr run`` and the SuperNodes started here trust
             the CA file; None is plain HTTP.
-        warm: fork the local sites' ClientApp processes from a warm launcher (``bundle.fl.warm``):
-            Flower's process per message without its imports; False starts each one cold.
+        warm: fork the ServerApp process and the local sites' ClientApp processes from a warm launcher
+            (``bundle.fl.warm``): Flower's process per message without its imports; False starts each cold.
 
     Returns:
         The summary: ``{"rounds": [{"round": r, "metrics": {...}, "clients": {...}, "failed": [...],
@@ -333,8 +333,7 @@ def run_local_federation(
 
     stack = contextlib.ExitStack()
     try:
-        if start_nodes:
-            env = stack.enter_context(warm_clientapps(env, work / "warm.log", enabled=warm))
+        env = stack.enter_context(warm_flower_apps(env, work / "warm.log", enabled=warm))
         link = start(flower_command("flower-superlink") + [
             *_tls_options(tls), "--host", host, "--port", str(link_port),
             "--disable-runtime-dependency-installation",

@@ -1,19 +1,21 @@
-"""Warm ClientApp processes: Flower's own ``flwr-clientapp``, forked from a process that has already
-imported Python's, Flower's, torch's and our modules.
+"""Warm Flower app processes: Flower's own ``flwr-clientapp`` and ``flwr-serverapp``, forked from a
+process that has already imported Python's, Flower's, torch's and our modules.
 
 Flower 1.42 starts a fresh ``flwr-clientapp`` process for every message a site gets (its SuperExec's
-``SubprocessExecutor``), and each one imported flwr, torch (with ``torch._dynamo``, which an
-optimizer imports) and the bundle engine again: seconds per client per round, most of a round of a
-small bundle. Flower's own warm executor pools exist only for its Kubernetes executor.
+``SubprocessExecutor``; ``flwr-serverapp`` once per run), and each one imported flwr, torch (with
+``torch._dynamo``, which an optimizer imports) and the bundle engine again: seconds per client per
+round, most of a round of a small bundle. Flower's own warm executor pools exist only for its
+Kubernetes executor.
 
-``warm_clientapps()`` starts one launcher process (``python -m bundle.fl.warm SOCKET``) that imports
-all that once, then waits on a Unix socket in a private folder; the SuperExec finds a
-``flwr-clientapp`` of ours first on ``PATH`` (``warm_shim.py``), which hands its arguments,
-environment, working folder and standard streams to the launcher. The launcher forks a child per
-task that runs Flower's ``flwr-clientapp`` entry point unchanged: a process per message still (the
-same isolation, the same task protocol, a new process id), without the imports. The launcher starts
-no threads and never runs a bundle's code itself, so each child starts from the same clean state.
-Where ``fork`` or Unix sockets are missing (Windows), or ``warm=False``, Flower's processes start cold.
+``warm_flower_apps()`` starts one launcher process (``python -m bundle.fl.warm SOCKET ...``) that
+imports all that once, then waits on a Unix socket in a private folder; the SuperExec finds our
+``flwr-clientapp`` and ``flwr-serverapp`` first on ``PATH`` (``warm_shim.py``), which hand their
+arguments, environment, working folder and standard streams to the launcher. The launcher forks a
+child per task that runs Flower's entry point of that command unchanged: a process per message still
+(the same isolation, the same task protocol, a new process id), without the imports. The launcher
+starts no threads and never runs a bundle's code itself, so each child starts from the same clean
+state. Where ``fork`` or Unix sockets are missing (Windows), or ``warm=False``, Flower's processes
+start cold.
 """
 
 from __future__ import annotations
@@ -34,17 +36,21 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
-from bundle.fl.warm_shim import CLIENTAPP_ENV, SOCKET_ENV
+from bundle.fl.warm_shim import SOCKET_ENV
 
-__all__ = ["warm_clientapps", "supported", "PRELOAD"]
+__all__ = ["warm_flower_apps", "supported", "ENTRIES", "PRELOAD", "SOCKET_ENV"]
 
-ENTRY = "flwr.supernode.cli.flwr_clientapp:flwr_clientapp"
+# the commands Flower's SuperExecs start by name, and their entry points (flwr's console scripts)
+ENTRIES = {
+    "flwr-clientapp": "flwr.supernode.cli:flwr_clientapp",
+    "flwr-serverapp": "flwr.superlink.cli:flwr_serverapp",
+}
 
-# imported once by the launcher: what a ClientApp process of ours needs before it trains
+# imported once by the launcher: what an app process of ours needs before it builds the bundle
 PRELOAD = (
-    "flwr.supernode.cli.flwr_clientapp", "torch", "torch.optim", "torch._dynamo",
+    "flwr.supernode.cli", "flwr.superlink.cli", "flwr.serverapp", "torch", "torch.optim", "torch._dynamo",
     "bundle.fl.flower", "bundle.fl.algo", "bundle.workflows.config_workflow", "bundle.config.parser",
     "bundle.components.training", "bundle.components.evaluation", "bundle.components.loaders",
     "bundle.components.handlers", "bundle.components.metrics", "bundle.components.networks",
@@ -52,51 +58,51 @@ PRELOAD = (
 
 
 def supported() -> bool:
-    """Whether this platform can fork warm ClientApp processes (POSIX: ``fork`` and Unix sockets)."""
+    """Whether this platform can fork warm app processes (POSIX: ``fork`` and Unix sockets)."""
     return hasattr(os, "fork") and hasattr(socket, "AF_UNIX") and hasattr(socket, "send_fds")
 
 
 @contextlib.contextmanager
-def warm_clientapps(env: dict[str, str], log: Path | None = None, *, enabled: bool = True,
-                    ready_timeout: float = 120.0, entry: str = ENTRY,
-                    preload: Sequence[str] = PRELOAD) -> Iterator[dict[str, str]]:
+def warm_flower_apps(env: dict[str, str], log: Path | None = None, *, enabled: bool = True,
+                     ready_timeout: float = 120.0, entries: Mapping[str, str] = ENTRIES,
+                     preload: Sequence[str] = PRELOAD) -> Iterator[dict[str, str]]:
     """Start the launcher; yield ``env`` with what Flower's processes need to use it (``PATH``, socket).
 
     Args:
-        env: the environment the SuperNodes will be started with (its ``PATH`` finds Flower's commands).
+        env: the environment the SuperLink and SuperNodes will be started with (its ``PATH`` finds
+            Flower's commands).
         log: a file for the launcher's own output (default: discarded).
         enabled: False (or an unsupported platform) yields ``env`` unchanged: cold processes.
         ready_timeout: seconds to wait for the launcher's socket before going on without it.
-        entry: the ``module:function`` each child runs (Flower's ``flwr-clientapp``).
-        preload: the modules the launcher imports before it forks (``entry``'s module is added).
+        entries: command name -> the ``module:function`` a child runs for it (Flower's commands);
+            a command not found on ``env``'s ``PATH`` is left to Flower.
+        preload: the modules the launcher imports before it forks (the entries' modules are added).
 
     The launcher runs in a session of its own and is stopped (with any child still running) on exit.
     """
-    if not enabled or not supported():
-        yield env
-        return
-    real = shutil.which("flwr-clientapp", path=env.get("PATH"))
-    if real is None:  # Flower is not installed where the SuperNodes will look: let them fail as they would
+    real = {name: shutil.which(name, path=env.get("PATH")) for name in entries}
+    if not enabled or not supported() or not any(real.values()):
         yield env
         return
     folder = Path(tempfile.mkdtemp(prefix="bundle-warm-"))  # 0700, and short enough for a socket path
     bin_dir = folder / "bin"
     bin_dir.mkdir()
-    shim = bin_dir / "flwr-clientapp"
-    script = shlex.join([sys.executable, "-I", "-S", str(Path(__file__).with_name("warm_shim.py"))])
-    shim.write_text(f'#!/bin/sh\nexec {script} "$@"\n', encoding="utf-8")
-    shim.chmod(0o700)
+    shim = Path(__file__).with_name("warm_shim.py")
+    for name, path in real.items():
+        if path is not None:
+            script = shlex.join([sys.executable, "-I", "-S", str(shim), path])
+            (bin_dir / name).write_text(f'#!/bin/sh\nexec {script} "$@"\n', encoding="utf-8")
+            (bin_dir / name).chmod(0o700)
     address = str(folder / "launcher.sock")
     out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115 (closed below)
-    process = subprocess.Popen([sys.executable, "-m", "bundle.fl.warm", address, entry, *preload],
+    process = subprocess.Popen([sys.executable, "-m", "bundle.fl.warm", address, json.dumps(dict(entries)), *preload],
                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
                                start_new_session=True)
     try:
         deadline = time.monotonic() + ready_timeout
         while not os.path.exists(address) and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        yield {**env, "PATH": str(bin_dir) + os.pathsep + env.get("PATH", ""), SOCKET_ENV: address,
-               CLIENTAPP_ENV: real}
+        yield {**env, "PATH": str(bin_dir) + os.pathsep + env.get("PATH", ""), SOCKET_ENV: address}
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)  # the launcher and the children it forked
@@ -123,8 +129,8 @@ def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
             data += more
         size = struct.unpack("!I", data[:4])[0]
         request = json.loads(data[4:4 + size])
-        if not isinstance(request, dict) or not {"argv", "env", "cwd"} <= request.keys():
-            raise ValueError("not a request: it needs argv, env and cwd")
+        if not isinstance(request, dict) or not {"command", "argv", "env", "cwd"} <= request.keys():
+            raise ValueError("not a request: it needs command, argv, env and cwd")
         return request, fds
     except BaseException:
         for fd in fds:
@@ -133,7 +139,7 @@ def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
 
 
 def _child(request: dict[str, Any], fds: list[int], entry: str) -> None:
-    """In the forked child: become the shim's ``flwr-clientapp`` process and run ``entry``."""
+    """In the forked child: become the shim's process (its Flower command) and run ``entry``."""
     code: Any = 1
     try:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
@@ -166,14 +172,14 @@ def _child(request: dict[str, Any], fds: list[int], entry: str) -> None:
         os._exit(code)
 
 
-def serve(address: str, entry: str = ENTRY, preload: Sequence[str] = PRELOAD) -> None:
+def serve(address: str, entries: Mapping[str, str] = ENTRIES, preload: Sequence[str] = PRELOAD) -> None:
     """Listen on ``address`` first (early connections wait), import ``preload``, then fork a child per
-    request that runs ``entry`` (``module:function``)."""
+    request that runs the entry (``module:function``) of the request's command."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(address + ".tmp")
     listener.listen(64)
     os.replace(address + ".tmp", address)  # the socket appears when it accepts
-    for name in (*preload, entry.partition(":")[0]):
+    for name in (*preload, *(entry.partition(":")[0] for entry in entries.values())):
         try:
             importlib.import_module(name)
         except Exception as err:  # noqa: BLE001 (a module a child imports, and reports, itself)
@@ -205,6 +211,13 @@ def serve(address: str, entry: str = ENTRY, preload: Sequence[str] = PRELOAD) ->
                 print(f"bundle.fl.warm: a bad request: {err}", flush=True)
                 conn.close()
                 continue
+            entry = entries.get(request["command"])
+            if entry is None:  # the shim runs the command cold
+                print(f"bundle.fl.warm: no entry for {request['command']!r}", flush=True)
+                for fd in fds:
+                    os.close(fd)
+                conn.close()
+                continue
             pid = os.fork()
             if pid == 0:
                 listener.close()
@@ -216,7 +229,7 @@ def serve(address: str, entry: str = ENTRY, preload: Sequence[str] = PRELOAD) ->
             for fd in fds:
                 os.close(fd)
             children[pid] = conn
-            print(f"bundle.fl.warm: started pid {pid}", flush=True)
+            print(f"bundle.fl.warm: started pid {pid} ({request['command']})", flush=True)
             with contextlib.suppress(OSError):
                 conn.sendall(f"PID {pid}\n".encode())
         while children:
@@ -236,4 +249,4 @@ def serve(address: str, entry: str = ENTRY, preload: Sequence[str] = PRELOAD) ->
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], sys.argv[2], sys.argv[3:])
+    serve(sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:])

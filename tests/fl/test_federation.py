@@ -134,10 +134,12 @@ def test_clients_report_their_process_and_its_start_up(federation):
         # Flower ever keeps it, this fails, and the docs and benchmarks/README.md need updating
         assert first["pid"] != second["pid"]
         # each was forked by the warm launcher (bundle.fl.warm), not started cold
-        assert f"started pid {first['pid']}\n" in forked and f"started pid {second['pid']}\n" in forked
+        for pid in (first["pid"], second["pid"]):
+            assert f"started pid {pid} (flwr-clientapp)\n" in forked
         for server_round, metrics in ((1, first), (2, second)):
             assert metrics["startup-seconds"] > 0 and metrics["build-seconds"] > 0
             assert rounds[server_round - 1]["time"] < metrics["replied-at"] <= rounds[server_round]["replies-time"]
+    assert forked.count("(flwr-serverapp)\n") == 1  # and the run's ServerApp
 
 
 def test_the_federation_ran_over_tls(federation):

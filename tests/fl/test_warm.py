@@ -1,5 +1,5 @@
-"""The warm ClientApp launcher (``bundle.fl.warm``) as the SuperExec uses it: a ``flwr-clientapp`` on
-``PATH`` whose run is a child forked from the launcher, with the caller's arguments, environment,
+"""The warm launcher (``bundle.fl.warm``) as the SuperExec uses it: a ``flwr-clientapp`` on ``PATH``
+whose run is a child forked from the launcher, with the caller's arguments, environment,
 folder, streams, exit code and signals. The children here run ``tests/fl/warm_entry.py`` instead of
 Flower's ClientApp (the federation tests run Flower's through it)."""
 
@@ -20,7 +20,7 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.skipif(not warm.supported(), reason="needs fork and Unix sockets")
 
-ENTRY = "tests.fl.warm_entry:main"
+ENTRIES = {"flwr-clientapp": "tests.fl.warm_entry:main"}
 PRELOAD = ("json",)  # the federation tests fork Flower's ClientApp from the real preload (warm.PRELOAD)
 
 
@@ -28,7 +28,7 @@ PRELOAD = ("json",)  # the federation tests fork Flower's ClientApp from the rea
 def launcher(tmp_path_factory):
     log = tmp_path_factory.mktemp("warm") / "warm.log"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    with warm.warm_clientapps(env, log, entry=ENTRY, preload=PRELOAD) as warm_env:
+    with warm.warm_flower_apps(env, log, entries=ENTRIES, preload=PRELOAD) as warm_env:
         yield warm_env, log
 
 
@@ -55,7 +55,7 @@ def test_a_run_is_a_forked_child_with_the_callers_arguments_folder_environment_a
     assert seen["value"] == "from the caller"
     assert seen["parent"] == _launcher_pid(log)  # forked, not started
     assert done.stderr == "to stderr\n"
-    assert f"started pid {seen['pid']}" in log.read_text()
+    assert f"started pid {seen['pid']} (flwr-clientapp)\n" in log.read_text()
 
 
 def test_exit_codes_and_exceptions_come_back(launcher):
@@ -88,21 +88,32 @@ def test_sigterm_to_the_caller_ends_the_child(launcher):
 
 
 def test_without_the_launcher_the_real_command_runs(tmp_path):
-    real = tmp_path / "real-clientapp"
+    real = tmp_path / "flwr-clientapp"
     real.write_text("#!/bin/sh\necho real \"$@\"\n")
     real.chmod(0o755)
     shim = [sys.executable, "-I", "-S", str(REPO / "bundle" / "fl" / "warm_shim.py")]
-    env = {**os.environ, warm.SOCKET_ENV: str(tmp_path / "no.sock"), warm.CLIENTAPP_ENV: str(real)}
-    done = subprocess.run([*shim, "--token", "t"], env=env, capture_output=True, text=True, timeout=60)
+    env = {**os.environ, warm.SOCKET_ENV: str(tmp_path / "no.sock")}
+    done = subprocess.run([*shim, str(real), "--token", "t"], env=env, capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout) == (0, "real --token t\n")
-    env.pop(warm.CLIENTAPP_ENV)
-    done = subprocess.run([*shim, "--token", "t"], env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1 and "BUNDLE_FL_CLIENTAPP" in done.stderr
+    done = subprocess.run([*shim, str(tmp_path / "missing"), "--token", "t"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1 and "the warm launcher is not reachable" in done.stderr
+
+
+def test_a_command_the_launcher_has_no_entry_for_runs_cold(launcher, tmp_path):
+    env, log = launcher
+    real = tmp_path / "flwr-serverapp"
+    real.write_text("#!/bin/sh\necho cold \"$@\"\n")
+    real.chmod(0o755)
+    shim = [sys.executable, "-I", "-S", str(REPO / "bundle" / "fl" / "warm_shim.py")]
+    done = subprocess.run([*shim, str(real), "x"], env=env, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "cold x\n")
+    assert "no entry for 'flwr-serverapp'" in log.read_text()
 
 
 def test_leaving_stops_the_launcher_and_its_children(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    with warm.warm_clientapps(env, tmp_path / "warm.log", entry=ENTRY, preload=PRELOAD) as warm_env:
+    with warm.warm_flower_apps(env, tmp_path / "warm.log", entries=ENTRIES, preload=PRELOAD) as warm_env:
         proc = subprocess.Popen(["flwr-clientapp", "echo"], env=warm_env, stdout=subprocess.PIPE, text=True)
         child = json.loads(proc.communicate(timeout=120)[0])["parent"]
         sleeper = subprocess.Popen(["flwr-clientapp", "sleep"], env=warm_env, stdout=subprocess.PIPE, text=True)
@@ -116,7 +127,7 @@ def test_leaving_stops_the_launcher_and_its_children(tmp_path):
 
 def test_disabled_leaves_the_environment_as_it_is():
     env = {"PATH": os.environ["PATH"]}
-    with warm.warm_clientapps(env, enabled=False) as same:
+    with warm.warm_flower_apps(env, enabled=False) as same:
         assert same is env
 
 
