@@ -14,9 +14,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from bundle.fl.exchange import FederatedLearningError
+from bundle.fl.processes import stop_groups
 from bundle.fl.warm import warm_flower_apps
 
 __all__ = ["run_local_federation", "run_supernode", "write_app", "flower_command"]
@@ -152,7 +153,7 @@ def run_supernode(
                 time.sleep(0.2)
         finally:
             if p is not None:
-                _stop([p])
+                stop_groups([p])
             launcher.close()  # after the SuperNode: its SuperExec may still start ClientApps until then
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
@@ -216,19 +217,6 @@ def _tail(log: Path, lines: int = 15) -> str:
         return "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
-
-
-def _stop(processes: Sequence[subprocess.Popen], grace: float = 10.0) -> None:
-    for p in processes:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for p in processes:
-        try:
-            p.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
 
 
 def run_local_federation(
@@ -363,7 +351,7 @@ def run_local_federation(
     except subprocess.TimeoutExpired as err:
         raise FederatedLearningError(f"the federated run did not finish within {timeout:.0f} s") from err
     finally:
-        _stop(processes)
+        stop_groups(processes)
         stack.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -38,6 +38,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+from bundle.fl.processes import stop_groups
 from bundle.fl.warm_shim import SOCKET_ENV
 
 __all__ = ["warm_flower_apps", "supported", "ENTRIES", "PRELOAD", "SOCKET_ENV"]
@@ -104,13 +105,7 @@ def warm_flower_apps(env: dict[str, str], log: Path | None = None, *, enabled: b
             time.sleep(0.05)
         yield {**env, "PATH": str(bin_dir) + os.pathsep + env.get("PATH", ""), SOCKET_ENV: address}
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)  # the launcher and the children it forked
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_groups([process])  # the launcher and the children it forked
         if out is not subprocess.DEVNULL:
             out.close()  # type: ignore[union-attr]
         shutil.rmtree(folder, ignore_errors=True)

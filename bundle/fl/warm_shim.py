@@ -34,17 +34,6 @@ def _is_open(fd: int) -> bool:
         return False
 
 
-def _read_line(conn: socket.socket, buffer: bytearray) -> bytes:
-    while b"\n" not in buffer:
-        chunk = conn.recv(256)
-        if not chunk:
-            return b""
-        buffer += chunk
-    line, _, rest = bytes(buffer).partition(b"\n")
-    buffer[:] = rest
-    return line
-
-
 def main() -> int:
     real, args = sys.argv[1], sys.argv[2:]
     command = os.path.basename(real)
@@ -59,8 +48,8 @@ def main() -> int:
     request = json.dumps({"command": command, "argv": [command] + args, "env": dict(os.environ), "cwd": os.getcwd(),
                           "streams": streams}).encode()
     socket.send_fds(conn, [struct.pack("!I", len(request)) + request], streams)
-    buffer = bytearray()
-    reply = _read_line(conn, buffer)
+    replies = conn.makefile("rb")  # a line "PID N" once forked, then "EXIT CODE"
+    reply = replies.readline()
     if not reply.startswith(b"PID "):  # the warm process went away, or does not run this command
         conn.close()
         _cold(real, args)
@@ -74,7 +63,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    reply = _read_line(conn, buffer)
+    reply = replies.readline()
     if not reply.startswith(b"EXIT "):
         sys.stderr.write(f"bundle: the warm launcher stopped before {command} ended\n")
         return 1

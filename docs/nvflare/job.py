@@ -17,8 +17,13 @@ from bundle import ComponentLocator, ConfigParser
 def network_config(bundle: Path) -> dict:
     """The bundle's ``network_def`` as NVFlare's ``{"class_path", "args"}``: NVFlare imports the class
     where it is installed (given a model object, it would copy the class's source into the job)."""
+    config = bundle / "configs" / "train.json"
+    if not config.is_file():
+        raise SystemExit(f"error: {bundle} has no configs/train.json: NVFlare's sites train with it")
     parser = ConfigParser()
-    parser.read_config(str(bundle / "configs" / "train.json"))
+    parser.read_config(str(config))
+    if "network_def" not in parser:
+        raise SystemExit(f"error: {config} has no 'network_def': the recipe builds the global model from it")
     definition = parser["network_def"]
     args = {key: parser.get_parsed_content(f"network_def::{key}") for key in definition if not key.startswith("_")}
     return {"class_path": ComponentLocator().resolve_name(definition["_target_"]), "args": args}

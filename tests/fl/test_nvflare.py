@@ -43,3 +43,13 @@ def test_the_docs_show_the_tested_client_script():
     script = (REPO / "docs" / "nvflare" / "client.py").read_text(encoding="utf-8")
     body = script[script.index("import argparse"):]
     assert body in text, "docs/federated.md's NVFlare client differs from docs/nvflare/client.py"
+
+
+def test_the_job_names_a_bundle_it_cannot_use(tmp_path):
+    job = [sys.executable, str(REPO / "docs" / "nvflare" / "job.py")]
+    done = subprocess.run([*job, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "has no configs/train.json" in done.stderr
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "train.json").write_text('{"lr": 0.1}')
+    done = subprocess.run([*job, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "has no 'network_def'" in done.stderr
